@@ -1,0 +1,44 @@
+# `make test` and `make bench` set themselves up: they create .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# OpenBLAS is slowed by these two variables on this kind of machine; benchmarks unset them (tests never do).
+BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+
+.PHONY: test test-gpu bench bench-suite compile-kernels clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The test environment: the package, the test tools, NVRTC (compiles the kernels without a GPU)
+# and CuPy (so the "CuPy installed, no GPU" path is exercised too).
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu]' threadpoolctl
+	touch $@
+
+# The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q torch \
+		|| echo "PyTorch could not be installed: its baseline will be left out of the benchmark"
+	touch $@
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+# On a GPU machine without network (.venv cannot be built there) the system python3 is used.
+test-gpu:
+	@if [ -x $(BIN)/python ] && $(BIN)/python -c 'import cupy' 2>/dev/null; then py=$(BIN)/python; \
+	else py=$(PYTHON); fi; PYTHONPATH=src $$py -m pytest -m gpu -rs
+
+bench: $(VENV)/.bench-installed
+	$(BENCH_ENV) $(BIN)/rnnkern bench
+
+bench-suite: $(VENV)/.bench-installed
+	$(BENCH_ENV) $(BIN)/python -m pytest benchmarks --benchmark-only
+
+compile-kernels: $(VENV)/.test-installed
+	$(BIN)/rnnkern info --compile-kernels
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks build dist

@@ -1,0 +1,83 @@
+"""Device selection: one backend object per device owns everything device-specific.
+
+A backend exposes its array module as ``xp`` (so generic code can call
+``xp.matmul``), allocation, host/device transfer, and the fused elementwise
+step of each cell. ``get_backend("cpu" | "gpu" | "auto")`` returns it.
+"""
+
+import functools
+
+import numpy as np
+
+from .._errors import DeviceUnavailableError
+from ._numpy import NumpyBackend
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_backend():
+    """The CuPy backend, or DeviceUnavailableError saying why it cannot be used."""
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceUnavailableError(
+            "device='gpu' needs CuPy, which is not installed "
+            f"({exc}); install it with: pip install 'rnnkern[gpu]'"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError without a driver, or a broken install
+        raise DeviceUnavailableError(
+            f"device='gpu': CuPy {cupy.__version__} is installed but no CUDA device is usable "
+            f"({type(exc).__name__}: {exc}); check the NVIDIA driver (nvidia-smi) and that the "
+            "CuPy wheel matches the CUDA version, or use device='cpu' / device='auto'"
+        ) from None
+    if count == 0:
+        raise DeviceUnavailableError(
+            f"device='gpu': CuPy {cupy.__version__} found no CUDA device; use device='cpu' or device='auto'"
+        )
+    from ._cupy import CupyBackend
+
+    return CupyBackend(cupy)
+
+
+def gpu_unavailable_reason():
+    """None when the GPU is usable, else the reason it is not (a string)."""
+    try:
+        _gpu_backend()
+    except DeviceUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+_CPU = NumpyBackend()
+
+
+def get_backend(device):
+    """The backend for ``device``: "cpu", "gpu" or "auto" (the GPU when usable, else the CPU)."""
+    if isinstance(device, (NumpyBackend,)) or getattr(device, "is_backend", False):
+        return device
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"device must be one of 'cpu', 'gpu', 'auto', got {device!r}")
+    if device == "cpu":
+        return _CPU
+    if device == "gpu":
+        return _gpu_backend()
+    return _CPU if gpu_unavailable_reason() else _gpu_backend()
+
+
+def available_devices():
+    """The devices usable here, e.g. ["cpu"] or ["cpu", "gpu"]."""
+    return ["cpu"] if gpu_unavailable_reason() else ["cpu", "gpu"]
+
+
+def device_of(array):
+    """'gpu' for a CuPy array, 'cpu' for anything NumPy can read."""
+    return "gpu" if type(array).__module__.split(".")[0] == "cupy" else "cpu"
+
+
+def asarray(x, device="cpu", dtype=None):
+    """Return ``x`` as an array on ``device`` (copying between host and GPU when needed)."""
+    backend = get_backend(device)
+    return backend.asarray(x, None if dtype is None else np.dtype(dtype))

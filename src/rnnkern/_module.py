@@ -1,0 +1,69 @@
+"""What cells and layers share: device and dtype, parameters, state_dict, input checks."""
+
+import numpy as np
+
+from . import _params
+from ._backend import device_of, get_backend
+from ._validate import check_float_array, resolve_dtype
+
+
+class ParamModule:
+    """Holds named parameters (PyTorch names and layouts) on one backend in one dtype."""
+
+    def _setup(self, device, dtype):
+        name = type(self).__name__
+        self._backend = get_backend(device)
+        self.device = self._backend.name
+        self.dtype = resolve_dtype(dtype, name)
+        if self.dtype.name not in self._backend.dtypes:
+            raise TypeError(f"{name}: dtype {self.dtype.name} is not supported on device='{self.device}' "
+                            f"(supported there: {', '.join(self._backend.dtypes)})")
+
+    def _set_params(self, arrays):
+        self._params = {k: self._backend.asarray(v, self.dtype) for k, v in arrays.items()}
+
+    def state_dict(self):
+        """The parameters as NumPy arrays (copies), keyed and laid out as in PyTorch."""
+        return {k: np.array(self._backend.to_numpy(v)) for k, v in self._params.items()}
+
+    def parameters(self):
+        """The live parameter arrays on the module's device, keyed like ``state_dict()``."""
+        return dict(self._params)
+
+    def to(self, device):
+        """This module on another device ("cpu", "gpu", "auto"): a new module with the same weights."""
+        if get_backend(device) is self._backend:
+            return self
+        return type(self).from_state_dict(self.state_dict(), device=device, dtype=self.dtype, **self._options())
+
+    @classmethod
+    def _read_state_dict(cls, state_dict, dtype):
+        arrays = _params.read_state_dict(state_dict, cls.__name__)
+        if dtype is None and arrays:
+            dtype = _params.infer_dtype(arrays, cls.__name__)
+        return arrays, dtype
+
+    def _native(self, name, value):
+        """``value`` as an array of this module's device and dtype, or a clear error."""
+        owner = type(self).__name__
+        if hasattr(value, "__array__") or hasattr(value, "__cuda_array_interface__"):
+            where = device_of(value)
+            if where != self.device:
+                raise TypeError(f"{owner}: {name} is on device '{where}' but the {owner} is on '{self.device}'; "
+                                f"move it with rnnkern.asarray({name}, device='{self.device}')")
+            array = self._backend.asarray(value)
+            check_float_array(name, array, self.dtype, owner)
+            return array
+        try:
+            return self._backend.asarray(value, self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{owner}: {name} must be an array of dtype {self.dtype.name}, "
+                            f"got {type(value).__name__} ({exc})") from None
+
+    def __repr__(self):
+        opts = "".join(f", {k}={v!r}" for k, v in self._options().items())
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}{self._extra_repr()}{opts}, "
+                f"device='{self.device}', dtype={self.dtype.name})")
+
+    def _extra_repr(self):
+        return ""

@@ -1,0 +1,196 @@
+"""Single-step cells: RNNCell, LSTMCell, GRUCell (PyTorch's API, names and weight layouts)."""
+
+from . import _params
+from ._module import ParamModule
+from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ._validate import check_bool, check_choice, check_shape, check_size
+
+
+class _Cell(ParamModule):
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, *, device="cpu", dtype="float32", seed=None):
+        name = type(self).__name__
+        self.input_size = check_size("input_size", input_size, name)
+        self.hidden_size = check_size("hidden_size", hidden_size, name)
+        self.bias = check_bool("bias", bias, name)
+        self._setup(device, dtype)
+        shapes = _params.param_shapes(self.gates, self.input_size, self.hidden_size, self.bias)
+        self._set_params(_params.init_params(shapes, self.hidden_size, seed))
+        self._recurrence = self._make_recurrence()
+
+    @classmethod
+    def from_state_dict(cls, state_dict, device="cpu", dtype=None, **options):
+        """A cell holding these weights (PyTorch names); sizes and bias are read off the arrays,
+        the dtype too unless ``dtype`` is given. ``options``: nonlinearity (RNNCell) or
+        linear_before_reset (GRUCell)."""
+        arrays, dtype = cls._read_state_dict(state_dict, dtype)
+        input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
+        bias = "bias_ih" in arrays or "bias_hh" in arrays
+        cell = cls(input_size, hidden_size, bias, device=device, dtype=dtype, **options)
+        _params.check_params(arrays, _params.param_shapes(cls.gates, input_size, hidden_size, bias), cls.__name__)
+        cell._set_params(arrays)
+        return cell
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def _options(self):
+        return {}
+
+    def __call__(self, input, state=None):
+        x, batched = self._input(input)
+        h = self._hidden("state", state, x.shape[0], batched)
+        h_new, _ = self._run(x, h, None)
+        return h_new if batched else h_new[0]
+
+    def _extra_repr(self):
+        return "" if self.bias else ", bias=False"
+
+    def _input(self, x):
+        """(x as a 2-D array, whether the caller's input was batched)."""
+        name = type(self).__name__
+        x = self._native("input", x)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {x.ndim}D instead")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {tuple(x.shape)}")
+        return (x, True) if x.ndim == 2 else (x[None, :], False)
+
+    def _hidden(self, name, value, batch, batched):
+        """A state tensor (zeros when None) as 2-D, checked against the input's batch."""
+        if value is None:
+            return self._backend.zeros((batch, self.hidden_size), self.dtype)
+        value = self._native(name, value)
+        expected = (batch, self.hidden_size) if batched else (self.hidden_size,)
+        check_shape(name, value, expected, type(self).__name__ + f" (input batch {batch})" if batched
+                    else type(self).__name__ + " (unbatched input)")
+        return value if batched else value[None, :]
+
+    def _run(self, x, h, c):
+        """One step; returns fresh (h, c) arrays of shape (B, H) (c is None without a cell state)."""
+        p, rec, bk = self._params, self._recurrence, self._backend
+        gx_bias, b_hn = rec.fold_bias(p.get("bias_ih"), p.get("bias_hh"))
+        gx = bk.xp.matmul(x, p["weight_ih"].T)
+        if gx_bias is not None:
+            gx += gx_bias
+        ws = rec.workspace(x.shape[0], self.dtype)
+        h_out = bk.empty(h.shape, self.dtype)
+        c_out = bk.empty(c.shape, self.dtype) if c is not None else None
+        rec.step(gx, h, c, p["weight_hh"], b_hn, ws, h_out, c_out)
+        return h_out, c_out
+
+
+class RNNCell(_Cell):
+    r"""An Elman RNN cell with tanh or ReLU non-linearity.
+
+    .. math:: h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})
+
+    Args:
+        input_size: the number of features of the input ``x``.
+        hidden_size: the number of features of the hidden state ``h``.
+        bias: if False, the cell has no ``bias_ih`` and ``bias_hh``.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+        dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
+        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation.
+
+    Call: ``h' = cell(input, state=None)``; input (B, input_size) or (input_size,),
+    state ``h`` (B, hidden_size) or (hidden_size,), zeros when None; ``h'`` has the state's shape.
+
+    Weights: ``weight_ih`` (hidden_size, input_size), ``weight_hh`` (hidden_size, hidden_size),
+    ``bias_ih`` and ``bias_hh`` (hidden_size,).
+    """
+
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, device="cpu",
+                 dtype="float32", seed=None):
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
+
+    def _make_recurrence(self):
+        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
+
+    def _options(self):
+        return {"nonlinearity": self.nonlinearity}
+
+
+class LSTMCell(_Cell):
+    r"""A long short-term memory (LSTM) cell.
+
+    .. math::
+        \begin{array}{ll}
+        i = \sigma(W_{ii} x + b_{ii} + W_{hi} h + b_{hi}) \\
+        f = \sigma(W_{if} x + b_{if} + W_{hf} h + b_{hf}) \\
+        g = \tanh(W_{ig} x + b_{ig} + W_{hg} h + b_{hg}) \\
+        o = \sigma(W_{io} x + b_{io} + W_{ho} h + b_{ho}) \\
+        c' = f \odot c + i \odot g \\
+        h' = o \odot \tanh(c')
+        \end{array}
+
+    Args: as :class:`RNNCell`, without ``nonlinearity``.
+
+    Call: ``h', c' = cell(input, state=None)``; input (B, input_size) or (input_size,),
+    state ``(h, c)``, each (B, hidden_size) or (hidden_size,), zeros when None.
+
+    Weights: ``weight_ih`` (4*hidden_size, input_size), ``weight_hh`` (4*hidden_size, hidden_size),
+    ``bias_ih`` and ``bias_hh`` (4*hidden_size,); gate blocks in the order i, f, g, o.
+    """
+
+    gates = 4
+
+    def _make_recurrence(self):
+        return LSTMRecurrence(self._backend, self.hidden_size)
+
+    def __call__(self, input, state=None):
+        x, batched = self._input(input)
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"LSTMCell: state must be a tuple (h, c), got {type(state).__name__}"
+                            + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
+        h = self._hidden("state[0] (h)", state[0], x.shape[0], batched)
+        c = self._hidden("state[1] (c)", state[1], x.shape[0], batched)
+        h_new, c_new = self._run(x, h, c)
+        return (h_new, c_new) if batched else (h_new[0], c_new[0])
+
+
+class GRUCell(_Cell):
+    r"""A gated recurrent unit (GRU) cell, in either of its two published variants.
+
+    .. math::
+        \begin{array}{ll}
+        r = \sigma(W_{ir} x + b_{ir} + W_{hr} h + b_{hr}) \\
+        z = \sigma(W_{iz} x + b_{iz} + W_{hz} h + b_{hz}) \\
+        n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn}))
+            \quad \text{(linear\_before\_reset=True: PyTorch, cuDNN)} \\
+        n = \tanh(W_{in} x + b_{in} + W_{hn} (r \odot h) + b_{hn})
+            \quad \text{(linear\_before\_reset=False: Cho et al., ONNX's default)} \\
+        h' = (1 - z) \odot n + z \odot h
+        \end{array}
+
+    Args: as :class:`RNNCell`, with ``linear_before_reset`` instead of ``nonlinearity``.
+
+    Call: ``h' = cell(input, state=None)``, shapes as :class:`RNNCell`.
+
+    Weights: ``weight_ih`` (3*hidden_size, input_size), ``weight_hh`` (3*hidden_size, hidden_size),
+    ``bias_ih`` and ``bias_hh`` (3*hidden_size,); gate blocks in the order r, z, n.
+    """
+
+    gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, linear_before_reset=True, *, device="cpu",
+                 dtype="float32", seed=None):
+        self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRUCell")
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
+
+    def _make_recurrence(self):
+        return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
+
+    def _options(self):
+        return {"linear_before_reset": self.linear_before_reset}
