@@ -1,0 +1,36 @@
+"""The ``rnnkern`` command: ``rnnkern bench``, ``rnnkern info``, ``rnnkern gradflow``."""
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module defining add_arguments(parser) and run(args) -> exit status
+COMMANDS = {
+    "bench": ("rnnkern._cli_bench", "time the cells and layers against baselines and the BLAS bound"),
+    "info": ("rnnkern._cli_info", "versions, the GPU, and (--compile-kernels) an NVRTC build of every kernel"),
+    "gradflow": ("rnnkern._cli_gradflow", "how the gradient of the last step's loss flows back through time"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="rnnkern", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        modules[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return modules[args.command].run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
