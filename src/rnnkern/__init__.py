@@ -3,7 +3,8 @@
 from ._backend import asarray, available_devices
 from ._errors import DeviceUnavailableError
 from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
 
-__all__ = ["DeviceUnavailableError", "GRUCell", "LSTMCell", "RNNCell", "asarray", "available_devices"]
+__all__ = ["DeviceUnavailableError", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNCell", "asarray", "available_devices"]

@@ -34,7 +34,11 @@ class ParamModule:
         """This module on another device ("cpu", "gpu", "auto"): a new module with the same weights."""
         if get_backend(device) is self._backend:
             return self
-        return type(self).from_state_dict(self.state_dict(), device=device, dtype=self.dtype, **self._options())
+        return type(self).from_state_dict(self.state_dict(), device=device, dtype=self.dtype, **self._rebuild_options())
+
+    def _rebuild_options(self):
+        """Constructor options that ``to()`` carries over (beyond sizes, which the weights give)."""
+        return self._options()
 
     @classmethod
     def _read_state_dict(cls, state_dict, dtype):

@@ -1,0 +1,266 @@
+"""Sequence layers: RNN, LSTM and GRU over whole sequences (PyTorch's nn.RNN/LSTM/GRU API)."""
+
+import re
+
+import numpy as np
+
+from . import _params
+from ._backend import device_of
+from ._module import ParamModule
+from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ._sequence import project_inputs, run_direction, run_direction_packed
+from ._validate import check_bool, check_choice, check_shape, check_size
+
+_LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
+
+
+class _Layer(ParamModule):
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 bidirectional=False, *, device="cpu", dtype="float32", seed=None):
+        name = type(self).__name__
+        self.input_size = check_size("input_size", input_size, name)
+        self.hidden_size = check_size("hidden_size", hidden_size, name)
+        self.num_layers = check_size("num_layers", num_layers, name)
+        self.bias = check_bool("bias", bias, name)
+        self.batch_first = check_bool("batch_first", batch_first, name)
+        self.bidirectional = check_bool("bidirectional", bidirectional, name)
+        self.num_directions = 2 if self.bidirectional else 1
+        self._setup(device, dtype)
+        self._set_params(_params.init_params(self._shapes(), self.hidden_size, seed))
+        self._recurrence = self._make_recurrence()
+
+    def _suffixes(self):
+        """(layer, direction, key suffix) in PyTorch's order: _l0, _l0_reverse, _l1, ..."""
+        return [(layer, d, f"_l{layer}" + ("_reverse" if d else ""))
+                for layer in range(self.num_layers) for d in range(self.num_directions)]
+
+    def _shapes(self):
+        shapes = {}
+        for layer, _, suffix in self._suffixes():
+            layer_input = self.input_size if layer == 0 else self.num_directions * self.hidden_size
+            shapes.update(_params.param_shapes(self.gates, layer_input, self.hidden_size, self.bias, suffix))
+        return shapes
+
+    @classmethod
+    def from_state_dict(cls, state_dict, device="cpu", dtype=None, batch_first=False, **options):
+        """A layer holding these weights (torch.nn names such as ``weight_hh_l1_reverse``); sizes,
+        depth, direction and bias are read off the keys and arrays, the dtype too unless given."""
+        arrays, dtype = cls._read_state_dict(state_dict, dtype)
+        input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__, "_l0")
+        num_layers = 1 + max(int(m.group(1)) for m in map(_LAYER_KEY.match, arrays) if m)
+        layer = cls(input_size, hidden_size, num_layers=num_layers, bias="bias_ih_l0" in arrays,
+                    batch_first=batch_first, bidirectional="weight_ih_l0_reverse" in arrays,
+                    device=device, dtype=dtype, **options)
+        _params.check_params(arrays, layer._shapes(), cls.__name__)
+        layer._set_params(arrays)
+        return layer
+
+    def _options(self):
+        return {}
+
+    def _rebuild_options(self):
+        return {**self._options(), "batch_first": self.batch_first}
+
+    def _extra_repr(self):
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "bidirectional": False}
+        return "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v)
+
+    # --- input checks ------------------------------------------------------------------------
+    def _input(self, x):
+        """(x as a contiguous 3-D array in the caller's layout, whether it was batched)."""
+        name = type(self).__name__
+        x = self._native("input", x)
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D (unbatched) or 3D, got {x.ndim}D instead")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {tuple(x.shape)}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x[None] if self.batch_first else x[:, None]
+        if x.shape[1 if self.batch_first else 0] == 0:
+            raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
+        return self._backend.xp.ascontiguousarray(x), batched
+
+    def _state_tensor(self, name, value, batch, batched):
+        """A (L*D, B, H) initial state tensor, zeros when None."""
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        if value is None:
+            return self._backend.zeros(shape, self.dtype)
+        value = self._native(name, value)
+        check_shape(name, value, shape if batched else (shape[0], shape[2]), type(self).__name__)
+        return value if batched else value[:, None]
+
+    def _lengths(self, lengths, steps, batch, batched):
+        """Sequence lengths as a host int64 array (B,), each in 1..T, or None."""
+        name = type(self).__name__
+        if lengths is None:
+            return None
+        if not batched:
+            raise ValueError(f"{name}: lengths is only accepted with batched (3-D) input")
+        lengths = lengths.get() if device_of(lengths) == "gpu" else np.asarray(lengths)
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
+        if lengths.shape != (batch,):
+            raise ValueError(f"{name}: lengths must have shape ({batch},) (one per sequence in the batch), "
+                             f"got {lengths.shape}")
+        if batch and (lengths.min() < 1 or lengths.max() > steps):
+            bad = lengths[(lengths < 1) | (lengths > steps)]
+            raise ValueError(f"{name}: lengths must lie in 1..{steps} (the input's time steps), got {bad.tolist()}")
+        return lengths.astype(np.int64)
+
+    # --- forward -------------------------------------------------------------------------------
+    def _forward(self, x, h0, c0, lengths):
+        """Run every layer and direction. x (B,T,I) or (T,B,I); h0, c0 (L*D, B, H).
+        Returns y in x's layout and (h_n, c_n)."""
+        bk, H, D = self._backend, self.hidden_size, self.num_directions
+        batch_axis = 0 if self.batch_first else 1
+        T, B = x.shape[1 - batch_axis], x.shape[batch_axis]
+        order = None
+        if lengths is not None:
+            order = np.argsort(-lengths, kind="stable")
+            sorted_lengths = lengths[order]
+            active = (sorted_lengths[:, None] > np.arange(T)).sum(axis=0)
+            if np.array_equal(order, np.arange(B)):
+                order = None
+            else:
+                dev_order = bk.asarray(order)
+                x = x.take(dev_order, axis=batch_axis)
+                h0 = h0.take(dev_order, axis=1)
+                c0 = c0.take(dev_order, axis=1) if c0 is not None else None
+        h_n = bk.empty(h0.shape, self.dtype)
+        c_n = bk.empty(c0.shape, self.dtype) if c0 is not None else None
+        layer_input = x
+        for layer in range(self.num_layers):
+            shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
+            y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
+            y_tm = y.transpose(1, 0, 2) if self.batch_first else y
+            for d in range(D):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
+                          h_n, c_n, None if lengths is None else active)
+            layer_input = y
+        if order is not None:
+            inverse = bk.asarray(np.argsort(order))
+            y = y.take(inverse, axis=batch_axis)
+            h_n = h_n.take(inverse, axis=1)
+            c_n = c_n.take(inverse, axis=1) if c_n is not None else None
+        return y, h_n, c_n
+
+    def _run(self, layer_input, suffix, reverse, index, h0, c0, out, h_n, c_n, active):
+        p, rec = self._params, self._recurrence
+        gx_bias, b_hn = rec.fold_bias(p.get("bias_ih" + suffix), p.get("bias_hh" + suffix))
+        gx = project_inputs(self._backend, layer_input, p["weight_ih" + suffix], gx_bias, self.batch_first)
+        c0_i = c0[index] if c0 is not None else None
+        c_n_i = c_n[index] if c_n is not None else None
+        if active is None:
+            run_direction(rec, gx, p["weight_hh" + suffix], b_hn, h0[index], c0_i, out, reverse, h_n[index], c_n_i)
+        else:
+            run_direction_packed(rec, gx, p["weight_hh" + suffix], b_hn, h0[index], c0_i, out, reverse,
+                                 active, h_n[index], c_n_i)
+
+    def _call(self, input, h0, c0, lengths):
+        """Shared body of __call__: checks, forward, unbatched outputs squeezed."""
+        x, batched = self._input(input)
+        batch = x.shape[0 if self.batch_first else 1]
+        steps = x.shape[1 if self.batch_first else 0]
+        lengths = self._lengths(lengths, steps, batch, batched)
+        h0 = self._state_tensor(h0[0], h0[1], batch, batched)
+        c0 = None if c0 is None else self._state_tensor(c0[0], c0[1], batch, batched)
+        y, h_n, c_n = self._forward(x, h0, c0, lengths)
+        if not batched:
+            y = y[0] if self.batch_first else y[:, 0]
+            h_n, c_n = h_n[:, 0], (c_n[:, 0] if c_n is not None else None)
+        return y, h_n, c_n
+
+    def __call__(self, input, state=None, lengths=None):
+        y, h_n, _ = self._call(input, ("state", state), None, lengths)
+        return y, h_n
+
+
+_LAYER_ARGS = """
+    Args:
+        input_size: the number of features of the input.
+        hidden_size: the number of features of the hidden state.
+        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
+        bias: if False, no ``bias_ih_l*`` / ``bias_hh_l*``.
+        batch_first: input and output are (B, T, F) instead of (T, B, F) (states stay (L*D, B, H)).
+        bidirectional: add a reverse direction per layer; outputs are concatenated (D = 2).
+        device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+        dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
+        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation.
+
+    Inputs: ``input`` (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
+    (T, input_size); ``lengths``: B integers in 1..T, in any order (as packed sequences: outputs past a
+    sequence's length are zero, its final state is the one after its last step, and the reverse
+    direction starts at its last step).
+
+    Weights, per layer k and direction (suffix ``_lk`` or ``_lk_reverse``): ``weight_ih_lk``
+    (G*H, input_size for k = 0 else D*H), ``weight_hh_lk`` (G*H, H), ``bias_ih_lk``, ``bias_hh_lk`` (G*H,).
+"""
+
+
+class RNN(_Layer):
+    __doc__ = r"""A multi-layer Elman RNN, :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`
+    (or ReLU with ``nonlinearity="relu"``); G = 1.
+
+    Call: ``output, h_n = rnn(input, state=None, lengths=None)``: output (T, B, D*H), h_n and
+    ``state`` (h_0) (L*D, B, H), or (L*D, H) unbatched.
+""" + _LAYER_ARGS
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 bidirectional=False, *, device="cpu", dtype="float32", seed=None):
+        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         device=device, dtype=dtype, seed=seed)
+
+    def _make_recurrence(self):
+        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
+
+    def _options(self):
+        return {"nonlinearity": self.nonlinearity}
+
+
+class LSTM(_Layer):
+    __doc__ = r"""A multi-layer LSTM; the cell's equations are :class:`rnnkern.LSTMCell`'s; G = 4 (i, f, g, o).
+
+    Call: ``output, (h_n, c_n) = lstm(input, state=None, lengths=None)``: output (T, B, D*H); h_n, c_n
+    and ``state = (h_0, c_0)`` (L*D, B, H), or (L*D, H) unbatched.
+""" + _LAYER_ARGS
+    gates = 4
+
+    def _make_recurrence(self):
+        return LSTMRecurrence(self._backend, self.hidden_size)
+
+    def __call__(self, input, state=None, lengths=None):
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"LSTM: state must be a tuple (h_0, c_0), got {type(state).__name__}"
+                            + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
+        y, h_n, c_n = self._call(input, ("state[0] (h_0)", state[0]), ("state[1] (c_0)", state[1]), lengths)
+        return y, (h_n, c_n)
+
+
+class GRU(_Layer):
+    __doc__ = r"""A multi-layer GRU; the cell's equations, both variants, are :class:`rnnkern.GRUCell`'s;
+    G = 3 (r, z, n). ``linear_before_reset=True`` is PyTorch's and cuDNN's GRU, ``False`` ONNX's default.
+
+    Call: ``output, h_n = gru(input, state=None, lengths=None)``, shapes as :class:`RNN`.
+""" + _LAYER_ARGS
+    gates = 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
+                 linear_before_reset=True, *, device="cpu", dtype="float32", seed=None):
+        self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRU")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         device=device, dtype=dtype, seed=seed)
+
+    def _make_recurrence(self):
+        return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
+
+    def _options(self):
+        return {"linear_before_reset": self.linear_before_reset}
