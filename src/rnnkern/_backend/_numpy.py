@@ -6,16 +6,37 @@ GEMM's output) doubles as scratch space and is overwritten, so no gate gets an
 array of its own.
 """
 
+import functools
+
 import numpy as np
 
 
+# NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
+# so both activations go through one exp: sigmoid(a) = 1/(1 + exp(-a)), tanh(a) = 2*sigmoid(2a) - 1.
+# exp(-a) overflows to inf for very negative a, which gives the exact limit 0 (and -1 for tanh);
+# the overflow flag is therefore silenced, never a warning or a NaN.
+
+
 def sigmoid_(x):
-    """In-place sigmoid as tanh(x/2)/2 + 1/2: no exp, so it cannot overflow."""
-    np.multiply(x, 0.5, out=x)
-    np.tanh(x, out=x)
-    np.multiply(x, 0.5, out=x)
-    np.add(x, 0.5, out=x)
+    """In-place logistic sigmoid; finite and warning-free for any finite input."""
+    with np.errstate(over="ignore"):
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+    np.add(x, 1, out=x)
+    np.reciprocal(x, out=x)
     return x
+
+
+def tanh_(x, out=None):
+    """tanh(x) into ``out`` (default: in place), as 2/(1 + exp(-2x)) - 1."""
+    out = x if out is None else out
+    with np.errstate(over="ignore"):
+        np.multiply(x, -2, out=out)
+        np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.divide(2, out, out=out)
+    np.subtract(out, 1, out=out)
+    return out
 
 
 class NumpyBackend:
@@ -46,12 +67,20 @@ class NumpyBackend:
     def synchronize(self):
         pass
 
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def _lstm_gate_scale(hidden_size, dtype):
+        """[-1]*2H + [-2]*H + [-1]*H: the factor of each LSTM gate (i, f, g, o) before the shared exp."""
+        scale = np.full(4 * hidden_size, -1, dtype=dtype)
+        scale[2 * hidden_size:3 * hidden_size] = -2
+        return scale
+
     # --- fused steps -----------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
         """h_out = act(gx + gh), act = tanh or relu."""
         np.add(gx, gh, out=h_out)
         if nonlinearity == "tanh":
-            np.tanh(h_out, out=h_out)
+            tanh_(h_out)
         else:
             np.maximum(h_out, 0, out=h_out)
 
@@ -60,13 +89,18 @@ class NumpyBackend:
         H = c_prev.shape[-1]
         gates = np.add(gh, gx, out=gh)
         i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
-        sigmoid_(gates[..., :2 * H])  # i and f are adjacent: one pass
-        sigmoid_(o)
-        np.tanh(g, out=g)
+        # One exp over all four gates: scale by -1 (sigmoid gates) or -2 (g, tanh(g) = 2*sigmoid(2g) - 1).
+        np.multiply(gates, self._lstm_gate_scale(H, gates.dtype), out=gates)
+        with np.errstate(over="ignore"):
+            np.exp(gates, out=gates)
+        np.add(gates, 1, out=gates)
+        np.reciprocal(gates, out=gates)
+        np.multiply(g, 2, out=g)
+        np.subtract(g, 1, out=g)
         np.multiply(f, c_prev, out=c_out)
         np.multiply(i, g, out=i)
         np.add(c_out, i, out=c_out)
-        np.tanh(c_out, out=h_out)
+        tanh_(c_out, out=h_out)
         np.multiply(h_out, o, out=h_out)
 
     def gru_step(self, gx, gh, b_hn, h_prev, h_out):
@@ -79,7 +113,7 @@ class NumpyBackend:
             np.add(n, b_hn, out=n)
         np.multiply(n, r, out=n)
         np.add(n, gx[..., 2 * H:], out=n)
-        np.tanh(n, out=n)
+        tanh_(n)
         self._gru_blend(z, n, h_prev, h_out)
 
     def gru_reset(self, gx, gh_rz, h_prev, rh_out):
@@ -98,7 +132,7 @@ class NumpyBackend:
         z = np.add(gh_rz[..., H:], gx[..., H:2 * H], out=gh_rz[..., H:])
         sigmoid_(z)
         n = np.add(gh_n, gx[..., 2 * H:], out=gh_n)
-        np.tanh(n, out=n)
+        tanh_(n)
         self._gru_blend(z, n, h_prev, h_out)
 
     @staticmethod
