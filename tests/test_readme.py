@@ -13,4 +13,4 @@ def test_readme_usage_example_runs():
     assert namespace["y"].shape == (5, 2, 20)
     assert namespace["same"].num_layers == 2
     h_n = namespace["h_n"]
-    assert h_n.shape == (2, 20)  # the GRU's h_n from the last line, (L*D, B, H)
+    assert h_n.shape == (1, 2, 20)  # the GRU's h_n from the last line, (L*D, B, H)

@@ -47,10 +47,12 @@ def check_float_array(name, array, dtype, owner):
     """The array's dtype must be the owner's float dtype: no silent casts."""
     if array.dtype != dtype:
         kind = "floating" if array.dtype.kind == "f" else "non-floating"
+        # only suggest building the owner in the array's dtype when that dtype is one it can have
+        rebuild = (f" or build the {owner} with dtype='{array.dtype.name}'"
+                   if array.dtype.name in SUPPORTED_DTYPES else "")
         raise TypeError(
             f"{owner}: {name} must have dtype {dtype.name} (the dtype of the {owner}), "
-            f"got {kind} dtype {array.dtype.name}; convert it with .astype('{dtype.name}') "
-            f"or build the {owner} with dtype='{array.dtype.name}'"
+            f"got {kind} dtype {array.dtype.name}; convert it with .astype('{dtype.name}'){rebuild}"
         )
 
 

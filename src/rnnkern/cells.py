@@ -8,6 +8,7 @@ from ._validate import check_bool, check_choice, check_shape, check_size
 
 class _Cell(ParamModule):
     gates = 1
+    _option_names = ()  # the keyword options of the subclass's constructor, accepted by from_state_dict
 
     def __init__(self, input_size, hidden_size, bias=True, *, device="cpu", dtype="float32", seed=None):
         name = type(self).__name__
@@ -24,6 +25,10 @@ class _Cell(ParamModule):
         """A cell holding these weights (PyTorch names); sizes and bias are read off the arrays,
         the dtype too unless ``dtype`` is given. ``options``: nonlinearity (RNNCell) or
         linear_before_reset (GRUCell)."""
+        unknown = [k for k in options if k not in cls._option_names]
+        if unknown:
+            raise TypeError(f"{cls.__name__}.from_state_dict: unexpected option(s) {', '.join(map(repr, unknown))} "
+                            f"(options of {cls.__name__}: {', '.join(cls._option_names) or 'none'})")
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
         bias = "bias_ih" in arrays or "bias_hh" in arrays
@@ -107,6 +112,7 @@ class RNNCell(_Cell):
     """
 
     gates = 1
+    _option_names = ("nonlinearity",)
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, device="cpu",
                  dtype="float32", seed=None):
@@ -183,6 +189,7 @@ class GRUCell(_Cell):
     """
 
     gates = 3
+    _option_names = ("linear_before_reset",)
 
     def __init__(self, input_size, hidden_size, bias=True, linear_before_reset=True, *, device="cpu",
                  dtype="float32", seed=None):
