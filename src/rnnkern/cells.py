@@ -3,10 +3,11 @@
 from . import _params
 from ._module import ParamModule
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ._training import TrainableCell
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 
-class _Cell(ParamModule):
+class _Cell(TrainableCell, ParamModule):
     gates = 1
     _option_names = ()  # the keyword options of the subclass's constructor, accepted by from_state_dict
 

@@ -9,12 +9,13 @@ from ._backend import device_of
 from ._module import ParamModule
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed
+from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(ParamModule):
+class _Layer(TrainableLayer, ParamModule):
     gates = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,

@@ -10,6 +10,8 @@ import functools
 
 import numpy as np
 
+from ._numpy_grad import NumpyGradSteps
+
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
 # so both activations go through one exp: sigmoid(a) = 1/(1 + exp(-a)), tanh(a) = 2*sigmoid(2a) - 1.
@@ -39,8 +41,9 @@ def tanh_(x, out=None):
     return out
 
 
-class NumpyBackend:
-    """NumPy on the host."""
+class NumpyBackend(NumpyGradSteps):
+    """NumPy on the host. After each forward step the gate activations are left in ``gh``
+    (i, f, g, o; r, z, n), which is what training saves."""
 
     is_backend = True
     name = "cpu"
@@ -98,19 +101,22 @@ class NumpyBackend:
         np.multiply(g, 2, out=g)
         np.subtract(g, 1, out=g)
         np.multiply(f, c_prev, out=c_out)
-        np.multiply(i, g, out=i)
-        np.add(c_out, i, out=c_out)
+        np.multiply(i, g, out=h_out)  # h_out as scratch keeps the activations in gh for training
+        np.add(c_out, h_out, out=c_out)
         tanh_(c_out, out=h_out)
         np.multiply(h_out, o, out=h_out)
 
-    def gru_step(self, gx, gh, b_hn, h_prev, h_out):
-        """linear_before_reset=True: n = tanh(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev."""
+    def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
+        """linear_before_reset=True: n = tanh(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev.
+        ``ghn_out``, when given, receives gh_n + b_hn (the backward pass needs it)."""
         H = h_prev.shape[-1]
         rz = np.add(gh[..., :2 * H], gx[..., :2 * H], out=gh[..., :2 * H])
         sigmoid_(rz)
         r, z, n = gh[..., :H], gh[..., H:2 * H], gh[..., 2 * H:]
         if b_hn is not None:
             np.add(n, b_hn, out=n)
+        if ghn_out is not None:
+            ghn_out[...] = n
         np.multiply(n, r, out=n)
         np.add(n, gx[..., 2 * H:], out=n)
         tanh_(n)
@@ -134,6 +140,14 @@ class NumpyBackend:
         n = np.add(gh_n, gx[..., 2 * H:], out=gh_n)
         tanh_(n)
         self._gru_blend(z, n, h_prev, h_out)
+
+    # Training variants: the same steps leave what backward needs behind (see the class docstring).
+    lstm_step_train = lstm_step
+
+    def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
+        self.gru_step(gx, gh, b_hn, h_prev, h_out, ghn_out)
+
+    gru_update_train = gru_update
 
     @staticmethod
     def _gru_blend(z, n, h_prev, h_out):

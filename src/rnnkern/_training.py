@@ -1,0 +1,213 @@
+"""forward_train / backward for layers and cells: BPTT over every layer and direction.
+
+What ``forward_train`` keeps (the tape), per layer and direction, beyond the layer
+inputs and outputs (which the forward has anyway): the gate activations of every
+step, T*B*H values times 5 for the LSTM (i, f, g, o and c), 4 for the GRU with
+linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
+0 for the RNN (its h is its output).
+"""
+
+import numpy as np
+
+from ._bptt import backward_direction, forward_train_direction
+from ._validate import check_shape
+
+
+class Tape:
+    """What backward needs from one forward_train call; opaque to users."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _sort_plan(lengths, steps, batch):
+    """(active sequences per step, batch order or None) for lengths (None = all full)."""
+    if lengths is None:
+        return np.full(steps, batch), None
+    order = np.argsort(-lengths, kind="stable")
+    active = (lengths[order][:, None] > np.arange(steps)).sum(axis=0)
+    return active, (None if np.array_equal(order, np.arange(batch)) else order)
+
+
+class TrainableLayer:
+    """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
+
+    def forward_train(self, input, state=None, lengths=None):
+        """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None)``: the forward of
+        ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs."""
+        bk, H, D = self._backend, self.hidden_size, self.num_directions
+        h0_arg, c0_arg = self._split_state(state)
+        x, batched = self._input(input)
+        if self.batch_first:
+            x = bk.xp.ascontiguousarray(x.transpose(1, 0, 2))
+        T, B = x.shape[:2]
+        lengths = self._lengths(lengths, T, B, batched)
+        h0 = self._state_tensor(h0_arg[0], h0_arg[1], B, batched)
+        c0 = self._state_tensor(c0_arg[0], c0_arg[1], B, batched) if c0_arg else None
+        active, order = _sort_plan(lengths, T, B)
+        if order is not None:
+            x, h0 = _take(bk, x, order, 1), _take(bk, h0, order, 1)
+            c0 = _take(bk, c0, order, 1) if c0 is not None else None
+        h_n, c_n = bk.empty(h0.shape, self.dtype), (bk.empty(c0.shape, self.dtype) if c0 is not None else None)
+        inputs, outputs, saved = [], [], []
+        for layer in range(self.num_layers):
+            y = bk.zeros((T, B, D * H), self.dtype)
+            for d, suffix in self._directions(layer):
+                k, p = layer * D + d, self._layer_params(suffix)
+                s, h_n[k], c_last = forward_train_direction(
+                    self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
+                    h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, d == 1)
+                saved.append(s)
+                if c_n is not None:
+                    c_n[k] = c_last
+            inputs.append(x)
+            outputs.append(y)
+            x = y
+        tape = Tape(inputs=inputs, outputs=outputs, saved=saved, h0=h0, c0=c0, active=active, order=order,
+                    batched=batched, owner=self)
+        y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
+        return y_user, self._pack_state(h_user, c_user), tape
+
+    def backward(self, tape, dy, dstate_n=None):
+        """``dx, dstate0, dparams = layer.backward(tape, dy, dstate_n=None)``: gradients of a loss
+        with respect to the input, the initial state and the parameters (keyed like
+        ``state_dict()``), given dy (the output's shape) and dstate_n (the final state's structure;
+        None, or None inside the LSTM's pair, counts as zeros)."""
+        if not isinstance(tape, Tape) or tape.owner is not self:
+            raise TypeError(f"{type(self).__name__}.backward: tape must come from this layer's forward_train, "
+                            f"got {type(tape).__name__}")
+        bk, H, D = self._backend, self.hidden_size, self.num_directions
+        y = tape.outputs[-1]
+        dy = self._grad_in("dy", dy, y, tape, time_major=True)
+        dh_arg, dc_arg = self._split_state(dstate_n)
+        dh_n = self._grad_in("dstate_n", dh_arg[1], tape.h0, tape, time_major=False)
+        dc_n = self._grad_in("dstate_n[1]", dc_arg[1], tape.c0, tape, time_major=False) if dc_arg else None
+        dh0, dc0 = bk.empty(tape.h0.shape, self.dtype), (bk.empty(tape.c0.shape, self.dtype) if dc_arg else None)
+        dparams = {}
+        for layer in range(self.num_layers - 1, -1, -1):
+            x, y = tape.inputs[layer], tape.outputs[layer]
+            dx = bk.zeros(x.shape, self.dtype)
+            for d, suffix in self._directions(layer):
+                k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
+                grads, dx_d, dh0[k], dc0_k = backward_direction(
+                    self._recurrence, p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols], tape.saved[k],
+                    tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
+                    None if dc_n is None else dc_n[k], tape.active, d == 1)
+                dx += dx_d
+                if dc0 is not None:
+                    dc0[k] = dc0_k
+                dparams.update({name + suffix: g for name, g in grads.items()})
+            dy = dx
+        dx_user, dh_user, dc_user = self._to_user(dy, dh0, dc0, tape.order, tape.batched)
+        return dx_user, self._pack_state(dh_user, dc_user), {k: dparams[k] for k in self._params}
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _directions(self, layer):
+        return [(d, f"_l{layer}" + ("_reverse" if d else "")) for d in range(self.num_directions)]
+
+    def _layer_params(self, suffix):
+        return {name: self._params[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                if name + suffix in self._params}
+
+    def _split_state(self, state):
+        """(("state", h), ("state[1]", c) or None) naming each part for error messages."""
+        if not self._recurrence.has_cell_state:
+            return ("state", state), None
+        if state is None:
+            return ("state[0] (h)", None), ("state[1] (c)", None)
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{type(self).__name__}: state must be a tuple (h, c), got {type(state).__name__}")
+        return ("state[0] (h)", state[0]), ("state[1] (c)", state[1])
+
+    def _pack_state(self, h, c):
+        return (h, c) if self._recurrence.has_cell_state else h
+
+    def _to_user(self, y, h, c, order, batched):
+        """Internal time-major, sorted-batch arrays -> the caller's layout, order and batching."""
+        bk = self._backend
+        if order is not None:
+            inverse = np.argsort(order)
+            y, h = _take(bk, y, inverse, 1), _take(bk, h, inverse, 1)
+            c = _take(bk, c, inverse, 1) if c is not None else None
+        if self.batch_first:
+            y = bk.xp.ascontiguousarray(y.transpose(1, 0, 2))
+        if not batched:
+            y = y[0] if self.batch_first else y[:, 0]
+            h, c = h[:, 0], (c[:, 0] if c is not None else None)
+        return y, h, c
+
+    def _grad_in(self, name, grad, like, tape, time_major):
+        """A gradient argument in the internal layout (zeros when None), shape-checked against the
+        forward's result in the caller's layout."""
+        bk = self._backend
+        if grad is None:
+            return bk.zeros(like.shape, self.dtype)
+        grad = self._native(name, grad)
+        user = like
+        if time_major and self.batch_first:
+            user = like.transpose(1, 0, 2)
+        expected = tuple(user.shape) if tape.batched else tuple(np.delete(user.shape, 0 if time_major and
+                                                                          self.batch_first else 1))
+        check_shape(name, grad, expected, type(self).__name__ + ".backward")
+        if not tape.batched:
+            grad = grad[None] if (time_major and self.batch_first) else grad[:, None]
+        if time_major and self.batch_first:
+            grad = grad.transpose(1, 0, 2)
+        if tape.order is not None:
+            grad = _take(bk, grad, tape.order, 1)
+        return bk.xp.ascontiguousarray(grad)
+
+
+def _take(backend, array, order, axis):
+    return array.take(backend.asarray(order), axis=axis)
+
+
+class TrainableCell:
+    """Mixed into the cells: one step's forward with a tape, and its backward."""
+
+    def forward_train(self, input, state=None):
+        """``new_state, tape = cell.forward_train(input, state=None)``: the cell's step plus what
+        :meth:`backward` needs (the step's gate activations: 5*B*H values for the LSTM, 4 or 3 for
+        the GRU, none for the RNN)."""
+        x, batched = self._input(input)
+        (h_name, h), c_part = self._split_state(state)
+        h = self._hidden(h_name, h, x.shape[0], batched)
+        c = self._hidden(c_part[0], c_part[1], x.shape[0], batched) if c_part else None
+        p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
+        saved, h_new, c_new = forward_train_direction(
+            self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
+            h, c, out, np.array([x.shape[0]]), False)
+        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self)
+        return self._user_state(h_new, c_new, batched), tape
+
+    def backward(self, tape, dnew_state):
+        """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: gradients with respect to the
+        input, the state and the parameters (keyed like ``state_dict()``) from the gradient of the new
+        state (same structure as the state; None, or None in the LSTM's pair, counts as zeros)."""
+        if not isinstance(tape, Tape) or tape.owner is not self:
+            raise TypeError(f"{type(self).__name__}.backward: tape must come from this cell's forward_train, "
+                            f"got {type(tape).__name__}")
+        batch = tape.x.shape[1]
+        (dh_name, dh), dc_part = self._split_state(dnew_state)
+        dh = self._hidden(dh_name, dh, batch, tape.batched)
+        dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
+        p = self._params
+        grads, dx, dh0, dc0 = backward_direction(
+            self._recurrence, p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
+            tape.c0, None, dh, dc, np.array([batch]), False)
+        dx = dx[0] if tape.batched else dx[0, 0]
+        return dx, self._user_state(dh0, dc0, tape.batched), grads
+
+    def _split_state(self, state):
+        if not self._recurrence.has_cell_state:
+            return ("state", state), None
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{type(self).__name__}: state must be a tuple (h, c), got {type(state).__name__}")
+        return ("state[0] (h)", state[0]), ("state[1] (c)", state[1])
+
+    def _user_state(self, h, c, batched):
+        if not batched:
+            h, c = h[0], (c[0] if c is not None else None)
+        return (h, c) if self._recurrence.has_cell_state else h
