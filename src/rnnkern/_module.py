@@ -19,6 +19,11 @@ class ParamModule:
             raise TypeError(f"{name}: dtype {self.dtype.name} is not supported on device='{self.device}' "
                             f"(supported there: {', '.join(self._backend.dtypes)})")
 
+    @property
+    def xp(self):
+        """The array module of the module's device: numpy on the CPU, cupy on the GPU."""
+        return self._backend.xp
+
     def _set_params(self, arrays):
         self._params = {k: self._backend.asarray(v, self.dtype) for k, v in arrays.items()}
 
