@@ -1,0 +1,96 @@
+"""``rnnkern gradflow``: the seed article's argument made visible.
+
+For a vanilla RNN, an LSTM and a GRU of the same sizes, the norm of d(loss at the last step)/d(h_t)
+for every step t, back through time: the RNN's shrinks geometrically (the vanishing gradient),
+the gated cells' much less. The loss is a fixed random projection of h_T.
+"""
+
+import math
+
+import numpy as np
+
+from . import cells
+from ._backend import get_backend
+
+KINDS = {"RNN": cells.RNNCell, "LSTM": cells.LSTMCell, "GRU": cells.GRUCell}
+
+
+def add_arguments(parser):
+    parser.add_argument("--steps", type=int, default=100, help="sequence length T (default 100)")
+    parser.add_argument("--input-size", type=int, default=32)
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--forget-bias", type=float, default=3.0,
+                        help="added to the LSTM's forget-gate biases (default 3.0; 0 keeps PyTorch's init)")
+    parser.add_argument("--every", type=int, default=10, help="print every k-th step (default 10)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu", "auto"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", metavar="PATH", help="also write a PNG plot (needs matplotlib)")
+
+
+def gradient_norms(kind, steps, input_size, hidden_size, batch, forget_bias=3.0, device="cpu", seed=0):
+    """||d(v . h_T)/d(h_t)|| averaged over the batch, for t = 1..T (index t-1)."""
+    rng = np.random.default_rng(seed)
+    cell = KINDS[kind](input_size, hidden_size, device=device, dtype="float64", seed=seed)
+    if kind == "LSTM" and forget_bias:
+        cell.bias_ih[hidden_size:2 * hidden_size] += forget_bias
+    bk = get_backend(device)
+    xs = bk.asarray(rng.standard_normal((steps, batch, input_size)))
+    state, tapes = None, []
+    for t in range(steps):
+        state, tape = cell.forward_train(xs[t], state)
+        tapes.append(tape)
+    v = rng.standard_normal(hidden_size)
+    v /= np.linalg.norm(v)
+    dh = bk.asarray(np.tile(v, (batch, 1)))
+    dstate = (dh, None) if kind == "LSTM" else dh
+    norms = np.empty(steps)
+    for t in range(steps - 1, -1, -1):
+        dh_t = dstate[0] if kind == "LSTM" else dstate
+        norms[t] = float(bk.to_numpy(((dh_t ** 2).sum(axis=1) ** 0.5).mean()))
+        _, dstate, _ = cell.backward(tapes[t], dstate)
+    return norms
+
+
+def run(args):
+    for name in ("steps", "input_size", "hidden_size", "batch", "every"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"rnnkern gradflow: --{name.replace('_', '-')} must be at least 1, "
+                             f"got {getattr(args, name)}")
+    norms = {kind: gradient_norms(kind, args.steps, args.input_size, args.hidden_size, args.batch,
+                                  args.forget_bias, args.device, args.seed) for kind in KINDS}
+    print(f"||d loss(T) / d h_t||, T={args.steps}, input_size={args.input_size}, hidden_size={args.hidden_size}, "
+          f"batch={args.batch}, PyTorch's init (LSTM forget bias +{args.forget_bias:g}), float64")
+    print(f"{'t':>6} " + " ".join(f"{k:>12}" for k in KINDS))
+    rows = sorted(set(range(args.steps, 0, -args.every)) | {1})
+    for t in sorted(rows, reverse=True):
+        print(f"{t:>6} " + " ".join(f"{norms[k][t - 1]:>12.3e}" for k in KINDS))
+    for kind, values in norms.items():
+        decay = math.log10(values[0] / values[-1]) if values[0] > 0 else -math.inf
+        print(f"{kind}: from t=T to t=1 the gradient changes by 10^{decay:.1f}")
+    print("The LSTM's memory path scales the gradient by its forget gate f at each step; the forget bias\n"
+          f"(+{args.forget_bias:g}) keeps f near 1. With --forget-bias 0 (PyTorch's plain init, f near 0.5) its\n"
+          "gradient vanishes too, though far more slowly than the RNN's.")
+    if args.plot:
+        _plot(norms, args)
+    return 0
+
+
+def _plot(norms, args):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("rnnkern gradflow: --plot needs matplotlib: pip install 'rnnkern[plot]'") from None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, args.steps + 1)
+    for kind, values in norms.items():
+        ax.semilogy(steps, np.maximum(values, 1e-300), label=kind)
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("||d loss(T) / d h_t||")
+    ax.set_title(f"Gradient flow back through time (hidden_size={args.hidden_size})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=100)
+    print(f"plot written to {args.plot}")
