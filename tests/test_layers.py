@@ -230,3 +230,9 @@ def test_state_dict_errors():
     bad = dict(sd, weight_hh_l1=np.zeros((12, 5), "float32"))
     with pytest.raises(ValueError, match="weight_hh_l1"):
         rnnkern.GRU.from_state_dict(bad)
+
+
+def test_from_state_dict_rejects_another_kinds_option():
+    sd = rnnkern.LSTM(3, 4).state_dict()
+    with pytest.raises(TypeError, match="LSTM.from_state_dict: unexpected option\\(s\\) 'nonlinearity'"):
+        rnnkern.LSTM.from_state_dict(sd, nonlinearity="relu")

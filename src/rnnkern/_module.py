@@ -45,6 +45,15 @@ class ParamModule:
         """Constructor options that ``to()`` carries over (beyond sizes, which the weights give)."""
         return self._options()
 
+    _option_names = ()  # the subclass's own constructor options, which from_state_dict accepts
+
+    @classmethod
+    def _check_options(cls, options):
+        unknown = [k for k in options if k not in cls._option_names]
+        if unknown:
+            raise TypeError(f"{cls.__name__}.from_state_dict: unexpected option(s) {', '.join(map(repr, unknown))} "
+                            f"(options of {cls.__name__}: {', '.join(cls._option_names) or 'none'})")
+
     @classmethod
     def _read_state_dict(cls, state_dict, dtype):
         arrays = _params.read_state_dict(state_dict, cls.__name__)
@@ -68,6 +77,24 @@ class ParamModule:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{owner}: {name} must be an array of dtype {self.dtype.name}, "
                             f"got {type(value).__name__} ({exc})") from None
+
+    _state_names = ("h", "c")  # how messages name the state's parts
+
+    def _split_state(self, state, what="state"):
+        """((name, h), (name, c) or None): the state's parts, named for error messages."""
+        if not self._recurrence.has_cell_state:
+            return (what, state), None
+        h, c = self._state_names
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            size = f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""
+            raise TypeError(f"{type(self).__name__}: {what} must be a tuple ({h}, {c}), "
+                            f"got {type(state).__name__}{size}")
+        return (f"{what}[0] ({h})", state[0]), (f"{what}[1] ({c})", state[1])
+
+    def _pack_state(self, h, c):
+        return (h, c) if self._recurrence.has_cell_state else h
 
     def __repr__(self):
         opts = "".join(f", {k}={v!r}" for k, v in self._options().items())

@@ -79,9 +79,9 @@ class TrainableLayer:
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         y = tape.outputs[-1]
         dy = self._grad_in("dy", dy, y, tape, time_major=True)
-        dh_arg, dc_arg = self._split_state(dstate_n)
-        dh_n = self._grad_in("dstate_n", dh_arg[1], tape.h0, tape, time_major=False)
-        dc_n = self._grad_in("dstate_n[1]", dc_arg[1], tape.c0, tape, time_major=False) if dc_arg else None
+        dh_arg, dc_arg = self._split_state(dstate_n, "dstate_n")
+        dh_n = self._grad_in(dh_arg[0], dh_arg[1], tape.h0, tape, time_major=False)
+        dc_n = self._grad_in(dc_arg[0], dc_arg[1], tape.c0, tape, time_major=False) if dc_arg else None
         dh0, dc0 = bk.empty(tape.h0.shape, self.dtype), (bk.empty(tape.c0.shape, self.dtype) if dc_arg else None)
         dparams = {}
         for layer in range(self.num_layers - 1, -1, -1):
@@ -108,19 +108,6 @@ class TrainableLayer:
     def _layer_params(self, suffix):
         return {name: self._params[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 if name + suffix in self._params}
-
-    def _split_state(self, state):
-        """(("state", h), ("state[1]", c) or None) naming each part for error messages."""
-        if not self._recurrence.has_cell_state:
-            return ("state", state), None
-        if state is None:
-            return ("state[0] (h)", None), ("state[1] (c)", None)
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError(f"{type(self).__name__}: state must be a tuple (h, c), got {type(state).__name__}")
-        return ("state[0] (h)", state[0]), ("state[1] (c)", state[1])
-
-    def _pack_state(self, h, c):
-        return (h, c) if self._recurrence.has_cell_state else h
 
     def _to_user(self, y, h, c, order, batched):
         """Internal time-major, sorted-batch arrays -> the caller's layout, order and batching."""
@@ -188,7 +175,7 @@ class TrainableCell:
             raise TypeError(f"{type(self).__name__}.backward: tape must come from this cell's forward_train, "
                             f"got {type(tape).__name__}")
         batch = tape.x.shape[1]
-        (dh_name, dh), dc_part = self._split_state(dnew_state)
+        (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")
         dh = self._hidden(dh_name, dh, batch, tape.batched)
         dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
         p = self._params
@@ -198,16 +185,7 @@ class TrainableCell:
         dx = dx[0] if tape.batched else dx[0, 0]
         return dx, self._user_state(dh0, dc0, tape.batched), grads
 
-    def _split_state(self, state):
-        if not self._recurrence.has_cell_state:
-            return ("state", state), None
-        if state is None:
-            state = (None, None)
-        elif not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError(f"{type(self).__name__}: state must be a tuple (h, c), got {type(state).__name__}")
-        return ("state[0] (h)", state[0]), ("state[1] (c)", state[1])
-
     def _user_state(self, h, c, batched):
         if not batched:
             h, c = h[0], (c[0] if c is not None else None)
-        return (h, c) if self._recurrence.has_cell_state else h
+        return self._pack_state(h, c)

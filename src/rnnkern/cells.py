@@ -9,7 +9,6 @@ from ._validate import check_bool, check_choice, check_shape, check_size
 
 class _Cell(TrainableCell, ParamModule):
     gates = 1
-    _option_names = ()  # the keyword options of the subclass's constructor, accepted by from_state_dict
 
     def __init__(self, input_size, hidden_size, bias=True, *, device="cpu", dtype="float32", seed=None):
         name = type(self).__name__
@@ -26,10 +25,7 @@ class _Cell(TrainableCell, ParamModule):
         """A cell holding these weights (PyTorch names); sizes and bias are read off the arrays,
         the dtype too unless ``dtype`` is given. ``options``: nonlinearity (RNNCell) or
         linear_before_reset (GRUCell)."""
-        unknown = [k for k in options if k not in cls._option_names]
-        if unknown:
-            raise TypeError(f"{cls.__name__}.from_state_dict: unexpected option(s) {', '.join(map(repr, unknown))} "
-                            f"(options of {cls.__name__}: {', '.join(cls._option_names) or 'none'})")
+        cls._check_options(options)
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
         bias = "bias_ih" in arrays or "bias_hh" in arrays
@@ -49,9 +45,11 @@ class _Cell(TrainableCell, ParamModule):
 
     def __call__(self, input, state=None):
         x, batched = self._input(input)
-        h = self._hidden("state", state, x.shape[0], batched)
-        h_new, _ = self._run(x, h, None)
-        return h_new if batched else h_new[0]
+        (h_name, h), c_part = self._split_state(state)
+        h = self._hidden(h_name, h, x.shape[0], batched)
+        c = self._hidden(c_part[0], c_part[1], x.shape[0], batched) if c_part else None
+        h_new, c_new = self._run(x, h, c)
+        return self._user_state(h_new, c_new, batched)
 
     def _extra_repr(self):
         return "" if self.bias else ", bias=False"
@@ -153,18 +151,6 @@ class LSTMCell(_Cell):
 
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
-
-    def __call__(self, input, state=None):
-        x, batched = self._input(input)
-        if state is None:
-            state = (None, None)
-        elif not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError(f"LSTMCell: state must be a tuple (h, c), got {type(state).__name__}"
-                            + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
-        h = self._hidden("state[0] (h)", state[0], x.shape[0], batched)
-        c = self._hidden("state[1] (c)", state[1], x.shape[0], batched)
-        h_new, c_new = self._run(x, h, c)
-        return (h_new, c_new) if batched else (h_new[0], c_new[0])
 
 
 class GRUCell(_Cell):

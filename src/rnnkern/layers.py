@@ -17,6 +17,7 @@ _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 class _Layer(TrainableLayer, ParamModule):
     gates = 1
+    _state_names = ("h_0", "c_0")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, *, device="cpu", dtype="float32", seed=None):
@@ -48,6 +49,7 @@ class _Layer(TrainableLayer, ParamModule):
     def from_state_dict(cls, state_dict, device="cpu", dtype=None, batch_first=False, **options):
         """A layer holding these weights (torch.nn names such as ``weight_hh_l1_reverse``); sizes,
         depth, direction and bias are read off the keys and arrays, the dtype too unless given."""
+        cls._check_options(options)
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__, "_l0")
         num_layers = 1 + max(int(m.group(1)) for m in map(_LAYER_KEY.match, arrays) if m)
@@ -177,8 +179,9 @@ class _Layer(TrainableLayer, ParamModule):
         return y, h_n, c_n
 
     def __call__(self, input, state=None, lengths=None):
-        y, h_n, _ = self._call(input, ("state", state), None, lengths)
-        return y, h_n
+        h_arg, c_arg = self._split_state(state)
+        y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
+        return y, self._pack_state(h_n, c_n)
 
 
 _LAYER_ARGS = """
@@ -211,6 +214,7 @@ class RNN(_Layer):
     ``state`` (h_0) (L*D, B, H), or (L*D, H) unbatched.
 """ + _LAYER_ARGS
     gates = 1
+    _option_names = ("nonlinearity",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  bidirectional=False, *, device="cpu", dtype="float32", seed=None):
@@ -236,15 +240,6 @@ class LSTM(_Layer):
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
 
-    def __call__(self, input, state=None, lengths=None):
-        if state is None:
-            state = (None, None)
-        elif not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError(f"LSTM: state must be a tuple (h_0, c_0), got {type(state).__name__}"
-                            + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
-        y, h_n, c_n = self._call(input, ("state[0] (h_0)", state[0]), ("state[1] (c_0)", state[1]), lengths)
-        return y, (h_n, c_n)
-
 
 class GRU(_Layer):
     __doc__ = r"""A multi-layer GRU; the cell's equations, both variants, are :class:`rnnkern.GRUCell`'s;
@@ -253,6 +248,7 @@ class GRU(_Layer):
     Call: ``output, h_n = gru(input, state=None, lengths=None)``, shapes as :class:`RNN`.
 """ + _LAYER_ARGS
     gates = 3
+    _option_names = ("linear_before_reset",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
                  linear_before_reset=True, *, device="cpu", dtype="float32", seed=None):
