@@ -1,0 +1,215 @@
+"""The CuPy backend: device selection everywhere; on a usable GPU, agreement with the CPU.
+
+Tests in TestOnGpu are marked ``gpu`` (``make test-gpu`` runs them) and are skipped, with
+the reason printed, where no CUDA device is usable. The rest run on any machine.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import kernel_cases
+import rnnkern
+from conftest import DEVICES, GPU_REASON, requires_gpu
+from rnnkern import DeviceUnavailableError, GRUCell, LSTMCell, RNNCell
+from rnnkern._backend import get_backend
+from rnnkern._backend._cupy import CupyBackend
+from rnnkern._backend._numpy import NumpyBackend
+
+try:
+    import cupy
+except ImportError:
+    cupy = None
+
+# GPU vs the same computation on the CPU, per storage dtype. float16: weights, inputs and the
+# GEMM outputs gx, gh are each rounded to float16 (unit roundoff 2**-11 = 4.9e-4) before the
+# gates, which are bounded by 1; four such roundings plus the output's give ~2.5e-3, so 1e-2
+# leaves headroom for cuBLAS's float16 GEMM (float32 accumulation) without hiding real bugs.
+GPU_TOL = {"float16": 1e-2, "float32": 1e-5, "float64": 1e-12}
+# Fused kernel vs unfused CuPy ufuncs on the same device: only FMA contraction and rounding order differ.
+FUSED_TOL = {"float16": 2 ** -10, "float32": 1e-6, "float64": 1e-12}
+LAYERS = [(rnnkern.RNN, {"nonlinearity": "tanh"}), (rnnkern.RNN, {"nonlinearity": "relu"}), (rnnkern.LSTM, {}),
+          (rnnkern.GRU, {"linear_before_reset": True}), (rnnkern.GRU, {"linear_before_reset": False})]
+CELLS = [(RNNCell, {"nonlinearity": "tanh"}), (RNNCell, {"nonlinearity": "relu"}), (LSTMCell, {}),
+         (GRUCell, {"linear_before_reset": True}), (GRUCell, {"linear_before_reset": False})]
+
+
+# --- everywhere -----------------------------------------------------------------------------
+def test_same_interface_as_numpy_backend():
+    public = {n for n in dir(NumpyBackend) if not n.startswith("_")}
+    assert public <= set(dir(CupyBackend)) | {"xp"}, public - set(dir(CupyBackend))
+    for name in public - {"xp", "is_backend", "name", "dtypes"}:
+        assert inspect.signature(getattr(CupyBackend, name)) == inspect.signature(getattr(NumpyBackend, name)), name
+    assert CupyBackend.is_backend and CupyBackend.name == "gpu"
+    assert CupyBackend.dtypes == ("float16", "float32", "float64")
+
+
+@pytest.mark.skipif(GPU_REASON is None, reason="a GPU is usable here: the fallback is not exercised")
+def test_gpu_unavailable_is_explained():
+    with pytest.raises(DeviceUnavailableError) as info:
+        get_backend("gpu")
+    if cupy is None:
+        assert "needs CuPy, which is not installed" in str(info.value) and "rnnkern[gpu]" in str(info.value)
+    else:
+        assert f"CuPy {cupy.__version__} is installed but no CUDA device is usable" in str(info.value)
+        assert "device='cpu'" in str(info.value)
+    with pytest.raises(DeviceUnavailableError, match="device='gpu'"):
+        LSTMCell(3, 4, device="gpu")
+    with pytest.raises(DeviceUnavailableError, match="device='gpu'"):
+        rnnkern.asarray(np.zeros(3), device="gpu")
+    assert get_backend("auto") is get_backend("cpu")
+    assert GRUCell(3, 4, device="auto").device == "cpu"
+    assert rnnkern.available_devices() == ["cpu"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_asarray_round_trip(device):
+    host = np.arange(6, dtype="float64").reshape(2, 3)
+    on_device = rnnkern.asarray(host, device=device, dtype="float32")
+    assert on_device.dtype == np.float32 and get_backend(device).is_native(on_device)
+    assert rnnkern.asarray(on_device, device=device) is on_device  # already there: no copy
+    back = rnnkern.asarray(on_device, device="cpu")
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, host)
+
+
+# --- on a GPU -------------------------------------------------------------------------------
+def _unfused(step, cp, a):
+    """The step in plain CuPy ufuncs, float32 or wider: the fused kernel's reference."""
+    H = a["h_prev"].shape[1]
+
+    def sig(x):
+        return cp.tanh(x * 0.5) * 0.5 + 0.5
+    gx, gh = a["gx"], a["gh"]
+    if step.startswith("rnn"):
+        s = gx + gh
+        return {"h": cp.tanh(s) if step == "rnn_tanh" else cp.maximum(s, 0)}
+    if step == "lstm":
+        i, f, g, o = (gx[:, k * H:(k + 1) * H] + gh[:, k * H:(k + 1) * H] for k in range(4))
+        c = sig(f) * a["c_prev"] + sig(i) * cp.tanh(g)
+        return {"h": sig(o) * cp.tanh(c), "c": c}
+    r = sig(gx[:, :H] + gh[:, :H])
+    z = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
+    if step == "gru_two_phase":
+        n = cp.tanh(gx[:, 2 * H:] + a["gh_n"])
+        return {"rh": r * a["h_prev"], "h": (1 - z) * n + z * a["h_prev"]}
+    b = a["b_hn"] if step == "gru" else 0
+    n = cp.tanh(gx[:, 2 * H:] + r * (gh[:, 2 * H:] + b))
+    return {"h": (1 - z) * n + z * a["h_prev"]}
+
+
+def _flat(result):
+    """Every array (as NumPy) in a nested tuple / list / dict result, in a fixed order."""
+    if isinstance(result, dict):
+        return [a for k in sorted(result) for a in _flat(result[k])]
+    if isinstance(result, (tuple, list)):
+        return [a for item in result for a in _flat(item)]
+    return [] if result is None else [cupy.asnumpy(result)]
+
+
+def _outputs(cls, result):
+    return list(result) if cls is LSTMCell else [result]
+
+
+@pytest.mark.gpu
+@requires_gpu
+class TestOnGpu:
+    @pytest.fixture
+    def gpu(self):
+        return get_backend("gpu")
+
+    def test_auto_picks_gpu(self, gpu):
+        assert get_backend("auto") is gpu and rnnkern.available_devices() == ["cpu", "gpu"]
+        assert LSTMCell(3, 4, device="auto").device == "gpu"
+
+    def test_asarray_gpu(self, gpu):
+        x = gpu.asarray(np.ones((2, 3), "float64"), np.dtype("float16"))
+        assert isinstance(x, cupy.ndarray) and x.dtype == np.float16
+        assert gpu.asarray(x) is x and gpu.asarray(x, np.dtype("float32")).dtype == np.float32
+        assert isinstance(gpu.to_numpy(x), np.ndarray)
+
+    def test_kernel_cached_per_device_and_dtype(self, gpu):
+        first = gpu.kernel("lstm_step", "float32")
+        assert gpu.kernel("lstm_step", "float32") is first
+        assert gpu.kernel("lstm_step", "float64") is not first
+
+    @pytest.mark.parametrize("alias", [False, True])
+    @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
+    @pytest.mark.parametrize("shape", [(4, 8), (1, 1), (3, 33), (2, 100)])
+    @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+    @pytest.mark.parametrize("step", kernel_cases.STEPS)
+    def test_fused_matches_unfused(self, gpu, step, dtype, shape, layout, alias):
+        values = kernel_cases.draw(step, *shape, dtype, np.random.default_rng(0))
+        got = kernel_cases.run(gpu, cupy, step, values, kernel_cases.LAYOUTS[layout], alias)
+        wide = "float32" if dtype == "float16" else dtype  # the kernels compute float16 in float32
+        ref = _unfused(step, cupy, {k: cupy.asarray(v.astype(wide)) for k, v in values.items()})
+        kernel_cases.check_close(got, {k: cupy.asnumpy(v) for k, v in ref.items()}, values, FUSED_TOL[dtype])
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("step", kernel_cases.ALL_STEPS)
+    def test_steps_match_numpy_backend(self, gpu, step, dtype):
+        # Forward steps also with +-1e4 and +-1e30 inputs: finite outputs, the same as the CPU's.
+        for extreme in (False, True) if step in kernel_cases.STEPS else (False,):
+            values = kernel_cases.draw(step, 5, 37, dtype, np.random.default_rng(1), extreme)
+            expected = kernel_cases.run(NumpyBackend(), np, step, values)
+            for alias in (False, True):
+                got = kernel_cases.run(gpu, cupy, step, values, kernel_cases.strided, alias)
+                kernel_cases.check_close(got, expected, values, GPU_TOL[dtype])
+
+    @pytest.mark.parametrize("extreme", [False, True])
+    @pytest.mark.parametrize("step", kernel_cases.ALL_STEPS)
+    def test_float16_steps(self, gpu, step, extreme):
+        if extreme and step in kernel_cases.TRAIN_STEPS:
+            pytest.skip("gradients of huge inputs may overflow float16 (no safety claimed)")
+        values = kernel_cases.draw(step, 3, 17, "float16", np.random.default_rng(2), extreme)
+        # float32 on the CPU from the same float16 values: the kernels compute in float32 too.
+        expected = kernel_cases.run(NumpyBackend(), np, step, {k: v.astype("float32") for k, v in values.items()})
+        got = kernel_cases.run(gpu, cupy, step, values, kernel_cases.transposed)
+        assert all(v.dtype == np.float16 for v in got.values())
+        kernel_cases.check_close(got, expected, values, FUSED_TOL["float16"])
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("cls,options", LAYERS)
+    def test_layers_train_match_cpu(self, cls, options, dtype):
+        kw = dict(options, num_layers=2, bidirectional=True, dtype=dtype, seed=6)
+        cpu = cls(4, 33, **kw)
+        on_gpu = cpu.to("gpu")
+        x = np.random.default_rng(7).standard_normal((6, 3, 4)).astype(dtype)
+        lengths = np.array([6, 4, 1])
+        results = []
+        for layer, xp in ((cpu, np), (on_gpu, cupy)):
+            y, state, tape = layer.forward_train(xp.asarray(x), lengths=lengths)
+            dy = xp.asarray(np.random.default_rng(8).standard_normal(y.shape).astype(dtype))
+            results.append(_flat([layer(xp.asarray(x), lengths=lengths), y, state, layer.backward(tape, dy)]))
+        # Gradients of weights sum over time and batch (GEMMs of other summation orders): 10x the step tolerance.
+        assert len(results[0]) == len(results[1])
+        for got, want in zip(results[1], results[0]):
+            np.testing.assert_allclose(got, want, rtol=GPU_TOL[dtype] * 10, atol=GPU_TOL[dtype] * 10)
+
+    @pytest.mark.parametrize("sizes", [(1, 3, 1), (4, 5, 33), (3, 16, 64)])
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("cls,options", CELLS)
+    def test_cells_match_cpu(self, cls, options, dtype, sizes):
+        B, I, H = sizes
+        cpu = cls(I, H, dtype=dtype, seed=0, **options)
+        gpu_cell = cpu.to("gpu")
+        x = np.random.default_rng(1).standard_normal((B, I)).astype(dtype)
+        h = np.random.default_rng(2).standard_normal((B, H)).astype(dtype)
+        state = (h, -h) if cls is LSTMCell else h
+        gpu_state = tuple(cupy.asarray(s) for s in state) if cls is LSTMCell else cupy.asarray(h)
+        want, got = cpu(x, state), gpu_cell(cupy.asarray(x), gpu_state)
+        for g, w in zip(_outputs(cls, got), _outputs(cls, want)):
+            np.testing.assert_allclose(cupy.asnumpy(g), w, rtol=GPU_TOL[dtype], atol=GPU_TOL[dtype])
+
+    @pytest.mark.parametrize("cls,options", CELLS)
+    def test_cells_float16(self, cls, options):
+        half = cls(6, 33, dtype="float16", device="gpu", seed=0, **options)
+        # The reference: float64 on the CPU with the same (float16-rounded) weights and inputs.
+        ref = cls.from_state_dict(half.state_dict(), dtype="float64", **options)
+        x = np.random.default_rng(3).standard_normal((4, 6)).astype("float16")
+        got, want = half(cupy.asarray(x)), ref(x.astype("float64"))
+        for g, w in zip(_outputs(cls, got), _outputs(cls, want)):
+            assert g.dtype == np.float16
+            np.testing.assert_allclose(cupy.asnumpy(g).astype("float64"), w, rtol=GPU_TOL["float16"],
+                                       atol=GPU_TOL["float16"])

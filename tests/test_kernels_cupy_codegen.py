@@ -1,0 +1,92 @@
+"""The exact source CuPy's ElementwiseKernel generates for each fused kernel compiles with NVRTC.
+
+test_kernels.py compiles an equivalent standalone unit; this goes one step closer to the
+GPU: CuPy's own code generator (private API, so the test skips, with the reason, if it
+changes) and CuPy's headers, float16 included when cuda_fp16.h can be found. No GPU needed.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkern import _kernels, _nvrtc
+
+cupy = pytest.importorskip("cupy", reason="CuPy is not installed: its generated kernel code cannot be checked")
+
+
+def _codegen():
+    """CuPy's private elementwise code generator and header settings, or None if they moved."""
+    try:
+        import cupy._core._carray as carray
+        import cupy._core._kernel as kernel
+        import cupy._core.core as core
+
+        parts = (kernel._get_elementwise_kernel_code, kernel._get_param_info, kernel.ParameterInfo,
+                 kernel._ArgInfo, kernel._TypeMap, carray.Indexer, core._cupy_header_list,
+                 core._get_header_dir_path, core._get_cccl_include_options)
+    except (ImportError, AttributeError) as exc:
+        return None, f"CuPy {cupy.__version__}'s private code generator moved ({exc})"
+    return parts, None
+
+
+CODEGEN, CODEGEN_REASON = _codegen()
+
+
+def _nvrtc_reason():
+    try:
+        _nvrtc.load()
+    except _nvrtc.NvrtcUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+pytestmark = [pytest.mark.skipif(CODEGEN is None, reason=str(CODEGEN_REASON)),
+              pytest.mark.skipif(_nvrtc_reason() is not None, reason=f"NVRTC unavailable: {_nvrtc_reason()}")]
+
+
+def _fp16_include():
+    """A directory with cuda_fp16.h (CuPy's float16 needs it): the CUDA toolkit or the runtime wheel."""
+    dirs = [Path(os.environ[v]) / "include" for v in ("CUDA_PATH", "CUDA_HOME") if os.environ.get(v)]
+    try:
+        spec = importlib.util.find_spec("nvidia.cuda_runtime")
+        dirs += [Path(p) / "include" for p in (spec.submodule_search_locations or [])] if spec else []
+    except (ImportError, ValueError):
+        pass
+    dirs.append(Path("/usr/local/cuda/include"))
+    return next((d for d in dirs if (d / "cuda_fp16.h").is_file()), None)
+
+
+def cupy_source(name, dtype):
+    """What ElementwiseKernel compiles for 2-D strided arguments of ``dtype`` (CuPy 14's layout)."""
+    gen_code, param_info, parameter, arg_info, type_map, indexer, headers, _, _ = CODEGEN
+    args = _kernels.elementwise_args(name, dtype)
+    params = (param_info(args["in_params"], True) + param_info(args["out_params"], False)
+              + (parameter("CIndexer _ind", False),))
+    dt = np.dtype(dtype)
+    ndarray_kind, indexer_kind = 1, 2
+    infos = tuple(arg_info(ndarray_kind, cupy.ndarray, dt, 2, False, False) for _ in params[:-1])
+    infos += (arg_info(indexer_kind, indexer, None, 2, False, False),)
+    code = gen_code(infos, type_map((("T", dt),)), params, args["operation"], args["name"], args["preamble"])
+    return "".join(f"#include <{h}>\n" for h in headers) + code
+
+
+@pytest.mark.parametrize("dtype", _kernels.DTYPES)
+@pytest.mark.parametrize("name", list(_kernels.KERNELS))
+def test_cupy_generated_kernel_compiles(name, dtype):
+    _, _, _, _, _, _, _, header_dir, cccl = CODEGEN
+    options = [f"-I{header_dir()}", *cccl(), "--std=c++17"]
+    if dtype == "float16":
+        include = _fp16_include()
+        if include is None:
+            pytest.skip("cuda_fp16.h not found (pip install nvidia-cuda-runtime-cu12, or set CUDA_PATH): "
+                        "CuPy's float16 kernels cannot be compiled here")
+        options.append(f"-I{include}")
+    try:
+        source = cupy_source(name, dtype)
+    except TypeError as exc:  # the private generator's signature changed
+        pytest.skip(f"CuPy {cupy.__version__}'s private code generator changed: {exc}")
+    assert f'#line 1 "kernels/{_kernels.spec(name).header}"' in source
+    _nvrtc.compile(source, f"{name}_{dtype}.cu", "sm_80", options)
