@@ -1,0 +1,129 @@
+"""What the benchmark ran on: CPU, thread counts, the BLAS and its kernel, library versions, GPU."""
+
+import os
+import platform
+import re
+import sys
+
+import numpy as np
+
+# Variables that change OpenBLAS's kernel choice; `make bench` unsets them (see the Makefile).
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cpus():
+    """CPUs this process may run on (the affinity mask), else os.cpu_count()."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def load_average():
+    """The 1-minute load average (other work competing for the CPUs), or None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def blas_info():
+    """threadpoolctl's record of each BLAS loaded (NumPy's among them), or None when threadpoolctl is missing."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "filepath")
+    return [{k: lib.get(k) for k in keys} for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"]
+
+
+def torch_info():
+    """PyTorch's version, threads and BLAS, or None when it is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:  # the build description ("... BLAS_INFO=mkl, ...") is informative only
+        found = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+        blas = found.group(1) if found else None
+    except Exception:
+        blas = None
+    return {"version": torch.__version__, "num_threads": torch.get_num_threads(), "blas": blas,
+            "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+
+
+def gpu_name():
+    try:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:
+        return None
+
+
+def machine_info(device, with_torch=True):
+    """A JSON-serialisable description of the machine (``device`` is the resolved "cpu" or "gpu");
+    PyTorch is described when ``with_torch`` (it is imported then) or already imported."""
+    info = {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas_info(),
+        "torch": torch_info() if with_torch or "torch" in sys.modules else None,
+        "env": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
+        "load_average": load_average(),
+    }
+    if device == "gpu":
+        info["gpu"] = gpu_name()
+        try:
+            import cupy
+            info["cupy"] = cupy.__version__
+        except ImportError:
+            pass
+    return info
+
+
+def format_header(info, device, torch_selected=True):
+    """Lines describing the machine, for the top of the printed report."""
+    load = info.get("load_average")
+    lines = [f"CPU:     {info['cpu_model']} ({info['cpu_count']} logical CPUs, {info['usable_cpus']} usable"
+             + (f", load average {load:g} at start)" if load is not None else ")")]
+    blas = info["blas"]
+    if blas is None:
+        lines.append("BLAS:    unknown (install threadpoolctl to see NumPy's BLAS, its kernel and threads)")
+    elif not blas:
+        lines.append("BLAS:    threadpoolctl found no BLAS library loaded")
+    for lib in blas or ():
+        lines.append(f"BLAS:    {lib['internal_api']} {lib['version']}, kernel {lib.get('architecture') or '?'}, "
+                     f"{lib['num_threads']} threads ({os.path.basename(lib['filepath'] or '?')})")
+    lines.append(f"Python:  {info['python']}, NumPy {info['numpy']}")
+    torch = info["torch"]
+    if torch:
+        lines.append(f"PyTorch: {torch['version']}, {torch['num_threads']} threads, its own BLAS {torch['blas'] or '?'}"
+                     + (f", cuDNN {torch['cudnn']}" if torch.get("cudnn") else ""))
+    elif torch_selected:
+        lines.append("PyTorch: not installed (the torch and torch-cell baselines are left out)")
+    if device == "gpu":
+        lines.append(f"GPU:     {info.get('gpu') or '?'} (CuPy {info.get('cupy', '?')})")
+    for key, value in info["env"].items():
+        note = " (slows OpenBLAS on some machines; `make bench` unsets it)" if key.startswith("OPENBLAS_C") or \
+            key == "OPENBLAS_L2_SIZE" else ""
+        lines.append(f"Env:     {key}={value}{note}")
+    return lines

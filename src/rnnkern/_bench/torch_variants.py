@@ -1,0 +1,69 @@
+"""PyTorch baselines (never a dependency): its layer (cuDNN on the GPU) and its cell stepped from Python."""
+
+from .machine import usable_cpus
+
+_LAYERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+
+
+def setup(device):
+    """Configure PyTorch for a fair comparison (CPU: one thread per usable CPU, as the BLAS has;
+    GPU: cuDNN on). Returns False when PyTorch is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    if device == "gpu":
+        torch.backends.cudnn.enabled = True
+    else:
+        torch.set_num_threads(usable_cpus())
+    return True
+
+
+def make(name, cfg, state_dict, x_host):
+    """The Variant ``name`` ("torch" or "torch-cell"), or a string saying why it cannot run here."""
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch is not installed"
+    from .variants import Variant
+
+    if cfg.device == "gpu" and not torch.cuda.is_available():
+        return "this PyTorch has no usable CUDA device"
+    setup(cfg.device)
+    device = torch.device("cuda" if cfg.device == "gpu" else "cpu")
+    dtype = getattr(torch, cfg.dtype)
+    x = torch.from_numpy(x_host).to(device)
+    tensors = {k: torch.from_numpy(v) for k, v in state_dict.items()}
+    if name == "torch":
+        module = getattr(torch.nn, _LAYERS[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers)
+        module = module.to(device=device, dtype=dtype).eval()
+        module.load_state_dict(tensors)  # after .to(): loading copies into the parameters' dtype
+
+        def fn():
+            with torch.no_grad():
+                return module(x)[0]
+    else:
+        cells = []
+        for n in range(cfg.num_layers):
+            size = cfg.input_size if n == 0 else cfg.hidden_size
+            cell = getattr(torch.nn, _LAYERS[cfg.cell] + "Cell")(size, cfg.hidden_size)
+            cell = cell.to(device=device, dtype=dtype).eval()
+            cell.load_state_dict({k: tensors[f"{k}_l{n}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+            cells.append(cell)
+
+        def fn():
+            with torch.no_grad():
+                y = x
+                for cell in cells:
+                    h = torch.zeros(cfg.batch, cfg.hidden_size, device=device, dtype=dtype)
+                    c = torch.zeros_like(h)
+                    hs = []
+                    for t in range(cfg.seq_len):
+                        if cfg.cell == "lstm":
+                            h, c = cell(y[t], (h, c))
+                        else:
+                            h = cell(y[t], h)
+                        hs.append(h)
+                    y = torch.stack(hs)
+                return y
+    return Variant(name, fn, "torch" if cfg.device == "gpu" else "host")

@@ -1,0 +1,142 @@
+"""``rnnkern bench``: time rnnkern's layers and cells against plain NumPy/CuPy code, the seed
+article's loop, PyTorch (when installed) and the bare GEMMs (the BLAS bound), side by side."""
+
+import argparse
+import os
+import sys
+import time
+
+from ._bench import CELLS, CONFIGS, VARIANTS, BenchConfig, build_variants
+from ._bench import machine as _machine
+from ._bench import report as _report
+from ._bench import timing as _timing
+from ._bench import torch_variants as _torch_variants
+
+SIZE_OPTIONS = ("seq_len", "batch", "input_size", "hidden_size", "num_layers")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _variant_list(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {', '.join(map(repr, unknown)) or repr(text)}; "
+                                         f"choose a comma-separated list from: {', '.join(VARIANTS)}")
+    return [name for name in VARIANTS if name in names]  # the table's order, duplicates dropped
+
+
+def add_arguments(parser):
+    configs = "; ".join(f"{name}: T={c['seq_len']} B={c['batch']} I={c['input_size']} H={c['hidden_size']}"
+                        for name, c in CONFIGS.items())
+    parser.add_argument("--cell", choices=CELLS + ("all",), default="all", help="which cell (default: all)")
+    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
+                        help="auto: the GPU when usable, else the CPU (default)")
+    parser.add_argument("--dtype", choices=("float16", "float32", "float64"), default="float32",
+                        help="default float32 (float16: GPU only)")
+    parser.add_argument("--config", choices=tuple(CONFIGS), default="default",
+                        help=f"sizes ({configs}); one layer each; the options below override them")
+    for name in SIZE_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), type=_positive_int, default=None, metavar="N")
+    parser.add_argument("--repeat", type=_positive_int, default=10, metavar="N",
+                        help="timed rounds per variant, taken in alternation (default 10)")
+    parser.add_argument("--warmup", type=_non_negative_int, default=1, metavar="N",
+                        help="untimed rounds before them (default 1)")
+    parser.add_argument("--pause", type=float, default=None, metavar="SECONDS",
+                        help="sleep before each timed call so the previous variant's BLAS/OpenMP threads stop "
+                             "spinning (default 0.2 on the CPU, 0 on the GPU)")
+    parser.add_argument("--variants", type=_variant_list, default=list(VARIANTS), metavar="LIST",
+                        help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the results as a JSON list of records")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def _error(message):
+    print(f"rnnkern bench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _resolve_device(device):
+    """(backend name "cpu"/"gpu", None) or (None, error message)."""
+    from ._backend import get_backend
+    from ._errors import DeviceUnavailableError
+
+    try:
+        return get_backend(device).name, None
+    except DeviceUnavailableError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a CuPy install that fails beyond what the backend checks
+        if device == "auto":
+            return "cpu", None
+        return None, f"the GPU backend could not be loaded ({type(exc).__name__}: {exc})"
+
+
+def run(args):
+    device, problem = _resolve_device(args.device)
+    if problem:
+        return _error(problem)
+    from ._backend import get_backend
+
+    supported = get_backend(device).dtypes
+    if args.dtype not in supported:
+        return _error(f"--dtype {args.dtype} is not supported on the {device} (supported: {', '.join(supported)})")
+    if args.pause is not None and not 0 <= args.pause <= 60:
+        return _error(f"--pause must lie in 0..60 seconds, got {args.pause}")
+    pause = args.pause if args.pause is not None else (0.2 if device == "cpu" else 0.0)
+    if args.json is not None:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            return _error(f"--json {args.json}: the folder {folder} does not exist")
+    sizes = dict(CONFIGS[args.config])
+    sizes.update({k: getattr(args, k) for k in SIZE_OPTIONS if getattr(args, k) is not None})
+    cells = CELLS if args.cell == "all" else (args.cell,)
+
+    def progress(message):
+        print(f"rnnkern bench: {message}", file=sys.stderr, flush=True)
+
+    wants_torch = any(v.startswith("torch") for v in args.variants)
+    if wants_torch:
+        _torch_variants.setup(device)
+    machine = _machine.machine_info(device, with_torch=wants_torch)
+    for line in _machine.format_header(machine, device, wants_torch):
+        print(line)
+    print(f"Timing:  {args.repeat} round(s) after {args.warmup} warm-up, variants in alternation (order rotated "
+          f"each round), {pause:g} s pause before each call; {'CUDA events' if device == 'gpu' else 'wall clock'}")
+    records = []
+    for cell in cells:
+        cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
+        progress(f"{cfg.describe()}: building {len(args.variants)} variant(s)")
+        started = time.perf_counter()
+        variants, skipped = build_variants(cfg, args.variants, seed=args.seed)
+        for name, why in skipped.items():
+            progress(f"{cell}: {name} left out: {why}")
+        times = _timing.measure(variants, args.repeat, args.warmup,
+                                progress=lambda message: progress(f"{cell}: {message}"), pause=pause)
+        progress(f"{cell}: done in {time.perf_counter() - started:.1f} s")
+        cell_records = _report.summarize(cfg, times, machine)
+        records += cell_records
+        print()
+        for line in _report.format_table(cfg, cell_records, skipped):
+            print(line)
+        warning = _report.spread_warning(cell_records)
+        if warning:
+            print(warning)
+        sys.stdout.flush()
+    print()
+    print(_report.LEGEND)
+    if args.json is not None:
+        _report.write_json(args.json, records)
+        progress(f"wrote {len(records)} records to {args.json}")
+    return 0
