@@ -19,6 +19,13 @@ class ParamModule:
             raise TypeError(f"{name}: dtype {self.dtype.name} is not supported on device='{self.device}' "
                             f"(supported there: {', '.join(self._backend.dtypes)})")
 
+    def __getattr__(self, name):
+        """Parameters as attributes, as in PyTorch: ``cell.weight_ih``, ``layer.bias_hh_l1_reverse``."""
+        params = self.__dict__.get("_params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
     @property
     def xp(self):
         """The array module of the module's device: numpy on the CPU, cupy on the GPU."""

@@ -34,12 +34,6 @@ class _Cell(TrainableCell, ParamModule):
         cell._set_params(arrays)
         return cell
 
-    def __getattr__(self, name):
-        params = self.__dict__.get("_params", {})
-        if name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
     def _options(self):
         return {}
 

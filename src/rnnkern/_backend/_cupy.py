@@ -6,6 +6,8 @@ The kernels' math lives in ``kernels/*.cuh``; ``rnnkern._kernels`` turns its tab
 Semantics and argument conventions are those of ``NumpyBackend`` (see its docstrings).
 """
 
+import contextlib
+
 import numpy as np
 
 from .. import _kernels
@@ -59,6 +61,17 @@ class CupyBackend:
 
     def zeros(self, shape, dtype):
         return self.xp.zeros(shape, dtype=dtype)
+
+    def parallel_threads(self):
+        """One stream of work: the GPU parallelises within each kernel."""
+        return 1
+
+    def parallel_section(self):
+        return contextlib.nullcontext()
+
+    def run_all(self, tasks):
+        for task in tasks:
+            task()
 
     def synchronize(self):
         """Wait for all work queued on the current device (for timings)."""

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from ._numpy_grad import NumpyGradSteps
+from ._threads import cpu_threads, parallel_section, run_all
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
@@ -69,6 +70,11 @@ class NumpyBackend(NumpyGradSteps):
 
     def synchronize(self):
         pass
+
+    # Independent recurrences (batch chunks, directions) run side by side on the cores.
+    parallel_threads = staticmethod(cpu_threads)
+    parallel_section = staticmethod(parallel_section)
+    run_all = staticmethod(run_all)
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
