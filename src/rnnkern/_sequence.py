@@ -73,7 +73,6 @@ def direction_tasks(rec, gx, w_hh, b_hn, h0, c0, out, reverse, h_n, c_n, active,
     (sequences never interact, so each chunk is a recurrence of its own). ``active`` None means
     equal lengths; else, per step, how many of the (length-sorted) sequences still run."""
     batch = gx.shape[1]
-    parts = max(1, min(parts, batch * gx.shape[2] // MIN_CHUNK_GATES))
     bounds = [batch * k // parts for k in range(parts + 1)]
     tasks = []
     for start, stop in zip(bounds[:-1], bounds[1:]):

@@ -62,14 +62,17 @@ class CupyBackend:
     def zeros(self, shape, dtype):
         return self.xp.zeros(shape, dtype=dtype)
 
-    def parallel_threads(self):
-        """One stream of work: the GPU parallelises within each kernel."""
+    # One stream of work: the GPU parallelises within each kernel, so tasks run in turn.
+    @staticmethod
+    def parallel_threads():
         return 1
 
-    def parallel_section(self):
+    @staticmethod
+    def parallel_section():
         return contextlib.nullcontext()
 
-    def run_all(self, tasks):
+    @staticmethod
+    def run_all(tasks):
         for task in tasks:
             task()
 

@@ -15,13 +15,22 @@ from ._threads import cpu_threads, parallel_section, run_all
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
-# so both activations go through one exp: sigmoid(a) = 1/(1 + exp(-a)), tanh(a) = 2*sigmoid(2a) - 1.
-# exp(-a) overflows to inf for very negative a, which gives the exact limit 0 (and -1 for tanh);
-# the overflow flag is therefore silenced, never a warning or a NaN.
+# so on large arrays both activations go through one exp: sigmoid(a) = 1/(1 + exp(-a)),
+# tanh(a) = 2*sigmoid(2a) - 1. exp(-a) overflows to inf for very negative a, which gives the exact
+# limit 0 (and -1 for tanh); the overflow flag is therefore silenced, never a warning or a NaN.
+# On small arrays (batch 1) each ufunc call's fixed cost dominates, and the formulations with the
+# fewest calls win: tanh itself, and sigmoid(a) = tanh(a/2)/2 + 1/2, which cannot overflow either.
+SMALL = 8192
 
 
 def sigmoid_(x):
     """In-place logistic sigmoid; finite and warning-free for any finite input."""
+    if x.size < SMALL:
+        np.multiply(x, 0.5, out=x)
+        np.tanh(x, out=x)
+        np.multiply(x, 0.5, out=x)
+        np.add(x, 0.5, out=x)
+        return x
     with np.errstate(over="ignore"):
         np.negative(x, out=x)
         np.exp(x, out=x)
@@ -31,8 +40,10 @@ def sigmoid_(x):
 
 
 def tanh_(x, out=None):
-    """tanh(x) into ``out`` (default: in place), as 2/(1 + exp(-2x)) - 1."""
+    """tanh(x) into ``out`` (default: in place)."""
     out = x if out is None else out
+    if x.size < SMALL:
+        return np.tanh(x, out=out)
     with np.errstate(over="ignore"):
         np.multiply(x, -2, out=out)
         np.exp(out, out=out)
@@ -40,6 +51,37 @@ def tanh_(x, out=None):
     np.divide(2, out, out=out)
     np.subtract(out, 1, out=out)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _lstm_gate_factors(hidden_size, dtype, small):
+    """Per-column factors of the LSTM's gates (i, f, g, o) for one shared activation call.
+    Large arrays, one exp: scale -1 (sigmoid gates) or -2 (g). Small arrays, one tanh: scale
+    1/2 before and after and shift 1/2 for the sigmoid gates, 1 and 0 for g."""
+    H = hidden_size
+    scale = np.full(4 * H, 0.5 if small else -1.0, dtype=dtype)
+    scale[2 * H:3 * H] = 1.0 if small else -2.0
+    shift = np.where(scale == 0.5, 0.5, 0.0).astype(dtype)
+    return scale, shift
+
+
+def _lstm_activations_(gates, hidden_size):
+    """In place: (i, f, g, o) pre-activations -> sigmoid, sigmoid, tanh, sigmoid."""
+    small = gates.size < SMALL
+    scale, shift = _lstm_gate_factors(hidden_size, gates.dtype, small)
+    np.multiply(gates, scale, out=gates)
+    if small:
+        np.tanh(gates, out=gates)
+        np.multiply(gates, scale, out=gates)
+        np.add(gates, shift, out=gates)
+        return
+    with np.errstate(over="ignore"):
+        np.exp(gates, out=gates)
+    np.add(gates, 1, out=gates)
+    np.reciprocal(gates, out=gates)
+    g = gates[..., 2 * hidden_size:3 * hidden_size]
+    np.multiply(g, 2, out=g)
+    np.subtract(g, 1, out=g)
 
 
 class NumpyBackend(NumpyGradSteps):
@@ -76,14 +118,6 @@ class NumpyBackend(NumpyGradSteps):
     parallel_section = staticmethod(parallel_section)
     run_all = staticmethod(run_all)
 
-    @staticmethod
-    @functools.lru_cache(maxsize=64)
-    def _lstm_gate_scale(hidden_size, dtype):
-        """[-1]*2H + [-2]*H + [-1]*H: the factor of each LSTM gate (i, f, g, o) before the shared exp."""
-        scale = np.full(4 * hidden_size, -1, dtype=dtype)
-        scale[2 * hidden_size:3 * hidden_size] = -2
-        return scale
-
     # --- fused steps -----------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
         """h_out = act(gx + gh), act = tanh or relu."""
@@ -97,15 +131,8 @@ class NumpyBackend(NumpyGradSteps):
         """Gates (i, f, g, o) = gx + gh; c = f*c_prev + i*g; h = o*tanh(c)."""
         H = c_prev.shape[-1]
         gates = np.add(gh, gx, out=gh)
+        _lstm_activations_(gates, H)
         i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
-        # One exp over all four gates: scale by -1 (sigmoid gates) or -2 (g, tanh(g) = 2*sigmoid(2g) - 1).
-        np.multiply(gates, self._lstm_gate_scale(H, gates.dtype), out=gates)
-        with np.errstate(over="ignore"):
-            np.exp(gates, out=gates)
-        np.add(gates, 1, out=gates)
-        np.reciprocal(gates, out=gates)
-        np.multiply(g, 2, out=g)
-        np.subtract(g, 1, out=g)
         np.multiply(f, c_prev, out=c_out)
         np.multiply(i, g, out=h_out)  # h_out as scratch keeps the activations in gh for training
         np.add(c_out, h_out, out=c_out)
