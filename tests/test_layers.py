@@ -238,38 +238,6 @@ def test_from_state_dict_rejects_another_kinds_option():
         rnnkern.LSTM.from_state_dict(sd, nonlinearity="relu")
 
 
-@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-@pytest.mark.parametrize("use_lengths", [False, True])
-def test_parallel_batch_chunks_equal_the_serial_run(kind, use_lengths, monkeypatch):
-    """Batches big enough to be split into independent recurrences (one per core) give the
-    results of one serial recurrence."""
-    from rnnkern._backend import _threads
-
-    if _threads._openblas() is None:
-        pytest.skip("NumPy's BLAS is not OpenBLAS here, so layers always run serially")
-    rng = np.random.default_rng(7)
-    layer = getattr(rnnkern, kind)(8, 512, bidirectional=True, seed=8)
-    x = rng.standard_normal((5, 64, 8)).astype("float32")
-    lengths = rng.integers(1, 6, size=64) if use_lengths else None
-    results = {}
-    for threads in ("1", "4"):  # 4: two batch chunks per direction
-        monkeypatch.setenv("RNNKERN_NUM_THREADS", threads)
-        y, state = layer(x, lengths=lengths)
-        results[threads] = (y, state[0] if kind == "LSTM" else state)
-    for serial, parallel in zip(results["1"], results["4"]):
-        np.testing.assert_allclose(parallel, serial, rtol=1e-6, atol=1e-6)
-
-
-def test_bad_thread_setting_is_named(monkeypatch):
-    from rnnkern._backend import _threads
-
-    if _threads._openblas() is None:
-        pytest.skip("NumPy's BLAS is not OpenBLAS here: the setting is not read")
-    monkeypatch.setenv("RNNKERN_NUM_THREADS", "many")
-    with pytest.raises(ValueError, match="RNNKERN_NUM_THREADS must be a positive integer, got 'many'"):
-        rnnkern.LSTM(3, 4)(np.zeros((2, 1, 3), "float32"))
-
-
 @pytest.mark.parametrize("kind, options", [("RNN", {}), ("LSTM", {}), ("GRU", {"linear_before_reset": True}),
                                            ("GRU", {"linear_before_reset": False})])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -16,8 +16,7 @@ def forward_train_direction(rec, w_ih, w_hh, b_ih, b_hh, x, h0, c0, out, active,
     bk, H = rec.backend, rec.hidden_size
     T, B = x.shape[:2]
     gx_bias, b_hn = rec.fold_bias(b_ih, b_hh)
-    gx, projections = project_inputs(bk, x, w_ih, gx_bias, batch_first=False)
-    projections[0]()
+    gx = project_inputs(bk, x, w_ih, gx_bias, batch_first=False)
     saved = {name: bk.zeros((T, B, width * H), x.dtype) for name, width in rec.saved_widths.items()}
     h = h0.copy()
     c = c0.copy() if c0 is not None else None

@@ -1,6 +1,5 @@
 """Sequence layers: RNN, LSTM and GRU over whole sequences (PyTorch's nn.RNN/LSTM/GRU API)."""
 
-import contextlib
 import re
 
 import numpy as np
@@ -9,7 +8,7 @@ from . import _params
 from ._backend import device_of
 from ._module import ParamModule
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from ._sequence import MIN_CHUNK_GATES, direction_tasks, project_inputs
+from ._sequence import project_inputs, run_direction, run_direction_packed
 from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
@@ -137,23 +136,15 @@ class _Layer(TrainableLayer, ParamModule):
         h_n = bk.empty(h0.shape, self.dtype)
         c_n = bk.empty(c0.shape, self.dtype) if c0 is not None else None
         layer_input = x
-        # independent recurrences per direction: batch chunks big enough to be worth a core each
-        parts = max(1, min(bk.parallel_threads() // D, B * self.gates * H // MIN_CHUNK_GATES))
-        with bk.parallel_section() if parts * D > 1 else contextlib.nullcontext():
-            for layer in range(self.num_layers):
-                shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
-                y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
-                y_tm = y.transpose(1, 0, 2) if self.batch_first else y
-                projections, recurrences = [], []
-                for d in range(D):
-                    suffix = f"_l{layer}" + ("_reverse" if d else "")
-                    tasks = self._tasks(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
-                                        h_n, c_n, None if lengths is None else active, parts)
-                    projections += tasks[0]
-                    recurrences += tasks[1]
-                bk.run_all(projections)
-                bk.run_all(recurrences)
-                layer_input = y
+        for layer in range(self.num_layers):
+            shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
+            y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
+            y_tm = y.transpose(1, 0, 2) if self.batch_first else y
+            for d in range(D):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
+                          h_n, c_n, None if lengths is None else active)
+            layer_input = y
         if order is not None:
             inverse = bk.asarray(np.argsort(order))
             y = y.take(inverse, axis=batch_axis)
@@ -161,14 +152,17 @@ class _Layer(TrainableLayer, ParamModule):
             c_n = c_n.take(inverse, axis=1) if c_n is not None else None
         return y, h_n, c_n
 
-    def _tasks(self, layer_input, suffix, reverse, index, h0, c0, out, h_n, c_n, active, parts):
-        """One direction as independent tasks: (its input projection's, its recurrence's); each
-        list's tasks may run side by side, the projections before the recurrences."""
-        p, rec, bk = self._params, self._recurrence, self._backend
+    def _run(self, layer_input, suffix, reverse, index, h0, c0, out, h_n, c_n, active):
+        p, rec = self._params, self._recurrence
         gx_bias, b_hn = rec.fold_bias(p.get("bias_ih" + suffix), p.get("bias_hh" + suffix))
-        gx, projections = project_inputs(bk, layer_input, p["weight_ih" + suffix], gx_bias, self.batch_first, parts)
-        return projections, direction_tasks(rec, gx, p["weight_hh" + suffix], b_hn, h0[index], None if c0 is None else c0[index],
-                               out, reverse, h_n[index], None if c_n is None else c_n[index], active, parts)
+        gx = project_inputs(self._backend, layer_input, p["weight_ih" + suffix], gx_bias, self.batch_first)
+        c0_i = c0[index] if c0 is not None else None
+        c_n_i = c_n[index] if c_n is not None else None
+        if active is None:
+            run_direction(rec, gx, p["weight_hh" + suffix], b_hn, h0[index], c0_i, out, reverse, h_n[index], c_n_i)
+        else:
+            run_direction_packed(rec, gx, p["weight_hh" + suffix], b_hn, h0[index], c0_i, out, reverse,
+                                 active, h_n[index], c_n_i)
 
     def _call(self, input, h0, c0, lengths):
         """Shared body of __call__: checks, forward, unbatched outputs squeezed."""

@@ -6,8 +6,6 @@ The kernels' math lives in ``kernels/*.cuh``; ``rnnkern._kernels`` turns its tab
 Semantics and argument conventions are those of ``NumpyBackend`` (see its docstrings).
 """
 
-import contextlib
-
 import numpy as np
 
 from .. import _kernels
@@ -61,20 +59,6 @@ class CupyBackend:
 
     def zeros(self, shape, dtype):
         return self.xp.zeros(shape, dtype=dtype)
-
-    # One stream of work: the GPU parallelises within each kernel, so tasks run in turn.
-    @staticmethod
-    def parallel_threads():
-        return 1
-
-    @staticmethod
-    def parallel_section():
-        return contextlib.nullcontext()
-
-    @staticmethod
-    def run_all(tasks):
-        for task in tasks:
-            task()
 
     def synchronize(self):
         """Wait for all work queued on the current device (for timings)."""

@@ -11,7 +11,6 @@ import functools
 import numpy as np
 
 from ._numpy_grad import NumpyGradSteps
-from ._threads import cpu_threads, parallel_section, run_all
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
@@ -112,11 +111,6 @@ class NumpyBackend(NumpyGradSteps):
 
     def synchronize(self):
         pass
-
-    # Independent recurrences (batch chunks, directions) run side by side on the cores.
-    parallel_threads = staticmethod(cpu_threads)
-    parallel_section = staticmethod(parallel_section)
-    run_all = staticmethod(run_all)
 
     # --- fused steps -----------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
