@@ -25,15 +25,8 @@ ARCHS = ["sm_80", "sm_90"]
 HOST_TOL = {"float32": 2e-6, "float64": 1e-12}
 
 
-def _nvrtc_reason():
-    try:
-        _nvrtc.load()
-    except _nvrtc.NvrtcUnavailableError as exc:
-        return str(exc)
-    return None
-
-
-requires_nvrtc = pytest.mark.skipif(_nvrtc_reason() is not None, reason=f"NVRTC unavailable: {_nvrtc_reason()}")
+requires_nvrtc = pytest.mark.skipif(_nvrtc.unavailable_reason() is not None,
+                                    reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")
 
 
 # --- NVRTC --------------------------------------------------------------------------------

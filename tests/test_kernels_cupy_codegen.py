@@ -35,16 +35,9 @@ def _codegen():
 CODEGEN, CODEGEN_REASON = _codegen()
 
 
-def _nvrtc_reason():
-    try:
-        _nvrtc.load()
-    except _nvrtc.NvrtcUnavailableError as exc:
-        return str(exc)
-    return None
-
-
 pytestmark = [pytest.mark.skipif(CODEGEN is None, reason=str(CODEGEN_REASON)),
-              pytest.mark.skipif(_nvrtc_reason() is not None, reason=f"NVRTC unavailable: {_nvrtc_reason()}")]
+              pytest.mark.skipif(_nvrtc.unavailable_reason() is not None,
+                                 reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")]
 
 
 def _fp16_include():

@@ -67,6 +67,15 @@ def load():
                                 f"{INSTALL_HINT}. Tried: {'; '.join(errors)}")
 
 
+def unavailable_reason():
+    """None when NVRTC can be loaded, else why not (a string)."""
+    try:
+        load()
+    except NvrtcUnavailableError as exc:
+        return str(exc)
+    return None
+
+
 def _declare(lib):
     p, i, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
     sigs = {"nvrtcVersion": [ctypes.POINTER(i), ctypes.POINTER(i)],

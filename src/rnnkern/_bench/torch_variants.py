@@ -1,6 +1,7 @@
 """PyTorch baselines (never a dependency): its layer (cuDNN on the GPU) and its cell stepped from Python."""
 
 from .machine import usable_cpus
+from .variants import Variant, step_cells
 
 _LAYERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
@@ -25,7 +26,6 @@ def make(name, cfg, state_dict, x_host):
         import torch
     except ImportError:
         return "PyTorch is not installed"
-    from .variants import Variant
 
     if cfg.device == "gpu" and not torch.cuda.is_available():
         return "this PyTorch has no usable CUDA device"
@@ -53,17 +53,6 @@ def make(name, cfg, state_dict, x_host):
 
         def fn():
             with torch.no_grad():
-                y = x
-                for cell in cells:
-                    h = torch.zeros(cfg.batch, cfg.hidden_size, device=device, dtype=dtype)
-                    c = torch.zeros_like(h)
-                    hs = []
-                    for t in range(cfg.seq_len):
-                        if cfg.cell == "lstm":
-                            h, c = cell(y[t], (h, c))
-                        else:
-                            h = cell(y[t], h)
-                        hs.append(h)
-                    y = torch.stack(hs)
-                return y
+                return step_cells(cells, x, lambda: torch.zeros(cfg.batch, cfg.hidden_size, device=device,
+                                                                dtype=dtype), torch.stack, cfg.cell == "lstm")
     return Variant(name, fn, "torch" if cfg.device == "gpu" else "host")

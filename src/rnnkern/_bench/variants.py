@@ -225,18 +225,22 @@ def _cell_loop(cfg, layer, xp, x):
                                  device=cfg.device, dtype=cfg.dtype) for n in range(cfg.num_layers)]
 
     def fn():
-        y = x
-        for cell in cells:
-            h = xp.zeros((cfg.batch, cfg.hidden_size), dtype=cfg.dtype)
-            c = xp.zeros_like(h)
-            hs = []
-            for t in range(cfg.seq_len):
-                if cfg.cell == "lstm":
-                    h, c = cell(y[t], (h, c))
-                else:
-                    h = cell(y[t], h)
-                hs.append(h)
-            y = xp.stack(hs)
-        return y
+        return step_cells(cells, x, lambda: xp.zeros((cfg.batch, cfg.hidden_size), dtype=cfg.dtype), xp.stack,
+                          cfg.cell == "lstm")
     return fn
+
+
+def step_cells(cells, x, zeros, stack, lstm):
+    """The loop user code writes: each layer's cell over every step of x, from zero states."""
+    y = x
+    for cell in cells:
+        h, c, hs = zeros(), zeros(), []
+        for xt in y:
+            if lstm:
+                h, c = cell(xt, (h, c))
+            else:
+                h = cell(xt, h)
+            hs.append(h)
+        y = stack(hs)
+    return y
 
