@@ -11,10 +11,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The test environment: the package, the test tools, NVRTC (compiles the kernels without a GPU)
-# and CuPy (so the "CuPy installed, no GPU" path is exercised too).
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu]' threadpoolctl
+# The test environment: the package, the test tools, NVRTC (compiles the kernels without a GPU),
+# CuPy (so the "CuPy installed, no GPU" path is exercised too) and matplotlib (gradflow's plot).
+$(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot]' threadpoolctl
 	touch $@
 
 # The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).

@@ -195,3 +195,28 @@ def test_adding_problem_example_loss_falls(capsys):
     final = example.main(["--device", "cpu", "--steps", "300"])
     first = float(capsys.readouterr().out.split("step    1  loss ")[1].split()[0])
     assert final < 0.1 < first  # 0.167 is what predicting the mean scores
+
+
+def test_gradflow_command_prints_a_table(capsys):
+    from rnnkern.cli import main
+
+    assert main(["gradflow", "--steps", "12", "--hidden-size", "8", "--input-size", "4", "--every", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "RNN" in out and "LSTM" in out and "GRU" in out
+    assert [line.split()[0] for line in out.splitlines() if line[:6].strip().isdigit()] == ["12", "8", "4", "1"]
+
+
+def test_gradflow_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from rnnkern.cli import main
+
+    png = tmp_path / "flow.png"
+    assert main(["gradflow", "--steps", "12", "--hidden-size", "8", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gradflow_rejects_bad_sizes():
+    from rnnkern.cli import main
+
+    with pytest.raises(SystemExit, match="--steps must be at least 1, got 0"):
+        main(["gradflow", "--steps", "0"])
