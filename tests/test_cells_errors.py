@@ -300,3 +300,11 @@ def test_gpu_here_as_it_really_is():
         expected = r"no CUDA device|found no CUDA device"
     with pytest.raises(rnnkern.DeviceUnavailableError, match=expected):
         rnnkern.LSTMCell(3, 4, device="gpu")
+
+
+@pytest.mark.parametrize("bad", [None, [None, 0.0, 1.0], [["a", "b", "c"]]], ids=["None", "None-inside", "strings"])
+def test_none_and_objects_are_rejected_not_turned_into_nan(bad):
+    with pytest.raises(TypeError, match="GRUCell: input must be an array of dtype float32, got"):
+        rnnkern.GRUCell(3, 2)(bad)
+    with pytest.raises(TypeError, match="GRUCell: state must be an array of dtype float32, got list"):
+        rnnkern.GRUCell(3, 2)([0.0, 1.0, 2.0], [None, 0.0])

@@ -220,3 +220,38 @@ def test_gradflow_rejects_bad_sizes():
 
     with pytest.raises(SystemExit, match="--steps must be at least 1, got 0"):
         main(["gradflow", "--steps", "0"])
+
+
+def test_tape_is_not_changed_by_the_callers_arrays():
+    """forward_train keeps its own copies: modifying x, the state or the returned y before
+    backward leaves the gradients unchanged."""
+    rng = np.random.default_rng(11)
+    lstm = rnnkern.LSTM(3, 4, dtype="float64", seed=12)
+    x, h0, c0 = rng.standard_normal((5, 2, 3)), rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 4))
+    dy = rng.standard_normal((5, 2, 4))
+    y, _, tape = lstm.forward_train(x, (h0, c0))
+    expected = lstm.backward(tape, dy)[2]
+    y2, _, tape2 = lstm.forward_train(x, (h0, c0))
+    x[:] = 0
+    h0[:] = 0
+    y2 *= 0.5
+    for name, grad in lstm.backward(tape2, dy)[2].items():
+        np.testing.assert_array_equal(grad, expected[name])
+
+
+def test_adam_counts_steps_per_parameter():
+    """A parameter first updated at the optimiser's second step gets a first-step update (-lr)."""
+    params = {"a": np.zeros(1), "b": np.zeros(1)}
+    opt = rnnkern.optim.Adam(params, lr=0.1)
+    opt.step({"a": np.ones(1)})
+    opt.step({"b": np.ones(1)})
+    np.testing.assert_allclose(params["b"], [-0.1], rtol=1e-6)
+
+
+def test_layers_accept_an_empty_batch():
+    gru = rnnkern.GRU(3, 4)
+    y, h = gru(np.zeros((5, 0, 3), "float32"))
+    assert y.shape == (5, 0, 4) and h.shape == (1, 0, 4)
+    y, _, tape = gru.forward_train(np.zeros((5, 0, 3), "float32"))
+    dx, dh0, dparams = gru.backward(tape, y)
+    assert dx.shape == (5, 0, 3) and not dparams["weight_hh_l0"].any()

@@ -73,10 +73,10 @@ def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n,
                           None if dc_rec is None else dc_rec[:n], w_hh, dgx[t, :n], dgh[t, :n],
                           dh_rec[:n], None if dc_rec is None else dc_rec[:n])
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
-    grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, -1)), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
+    grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for rows, inputs in rec.hh_inputs(hprev, saved):
         grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, H))
     if has_bias:
         grads["bias_ih"], grads["bias_hh"] = dgx2.sum(axis=0), dgh2.sum(axis=0)
-    dx = xp.matmul(dgx2, w_ih).reshape(T, B, -1)
+    dx = xp.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])
     return grads, dx, dh_rec, dc_rec

@@ -68,9 +68,11 @@ class ParamModule:
             dtype = _params.infer_dtype(arrays, cls.__name__)
         return arrays, dtype
 
-    def _native(self, name, value):
+    def _native(self, name, value, owner=None):
         """``value`` as an array of this module's device and dtype, or a clear error."""
-        owner = type(self).__name__
+        owner = owner or type(self).__name__
+        if hasattr(value, "detach") and callable(value.detach):  # a torch tensor, maybe requiring grad
+            value = value.detach()
         if hasattr(value, "__array__") or hasattr(value, "__cuda_array_interface__"):
             where = device_of(value)
             if where != self.device:
@@ -79,11 +81,18 @@ class ParamModule:
             array = self._backend.asarray(value)
             check_float_array(name, array, self.dtype, owner)
             return array
+        # Python data (lists of floats): converted to the module's dtype, but never None or objects,
+        # which NumPy would silently turn into NaN.
         try:
-            return self._backend.asarray(value, self.dtype)
+            host = np.asarray(value)
         except (TypeError, ValueError) as exc:
+            host = None
+            why = str(exc)
+        if host is None or host.dtype.kind not in "biuf":
+            why = why if host is None else f"it holds {host.dtype} values"
             raise TypeError(f"{owner}: {name} must be an array of dtype {self.dtype.name}, "
-                            f"got {type(value).__name__} ({exc})") from None
+                            f"got {type(value).__name__} ({why}); nested lists of numbers are accepted too")
+        return self._backend.asarray(host, self.dtype)
 
     _state_names = ("h", "c")  # how messages name the state's parts
 

@@ -8,6 +8,8 @@ prefix of the batch, so a step works on ``[:n_t]`` rows and needs no mask and
 no per-sequence Python work.
 """
 
+import numpy as np
+
 
 def project_inputs(backend, x, w_ih, gx_bias, batch_first):
     """gx = x @ W_ih^T + bias for every time step at once, returned time-major (T, B, G*H).
@@ -18,7 +20,7 @@ def project_inputs(backend, x, w_ih, gx_bias, batch_first):
     gx = backend.xp.matmul(x.reshape(-1, x.shape[-1]), w_ih.T)
     if gx_bias is not None:
         gx += gx_bias
-    gx = gx.reshape(*lead, -1)
+    gx = gx.reshape(*lead, w_ih.shape[0])
     return gx.transpose(1, 0, 2) if batch_first else gx
 
 
@@ -56,3 +58,16 @@ def run_direction_packed(rec, gx, w_hh, b_hn, h0, c0, out, reverse, active, h_n,
         c = None if c_n is None else c_n[:n]
         rec.step(gx[t, :n], h_n[:n], c, w_hh, b_hn, ws_n, h_n[:n], c)
         out[t, :n] = h_n[:n]
+
+
+def sort_plan(lengths, steps, batch):
+    """(active sequences per step, batch order or None) for lengths (None = all full)."""
+    if lengths is None:
+        return np.full(steps, batch), None
+    order = np.argsort(-lengths, kind="stable")
+    active = (lengths[order][:, None] > np.arange(steps)).sum(axis=0)
+    return active, (None if np.array_equal(order, np.arange(batch)) else order)
+
+
+def take(backend, array, order, axis):
+    return array.take(backend.asarray(order), axis=axis)

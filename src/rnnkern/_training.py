@@ -10,6 +10,7 @@ linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
 import numpy as np
 
 from ._bptt import backward_direction, forward_train_direction
+from ._sequence import sort_plan, take
 from ._validate import check_shape
 
 
@@ -20,34 +21,26 @@ class Tape:
         self.__dict__.update(fields)
 
 
-def _sort_plan(lengths, steps, batch):
-    """(active sequences per step, batch order or None) for lengths (None = all full)."""
-    if lengths is None:
-        return np.full(steps, batch), None
-    order = np.argsort(-lengths, kind="stable")
-    active = (lengths[order][:, None] > np.arange(steps)).sum(axis=0)
-    return active, (None if np.array_equal(order, np.arange(batch)) else order)
-
-
 class TrainableLayer:
     """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
 
     def forward_train(self, input, state=None, lengths=None):
         """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None)``: the forward of
-        ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs."""
+        ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs. The tape holds
+        copies of the input and initial state, so the caller's arrays may change before backward."""
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         h0_arg, c0_arg = self._split_state(state)
         x, batched = self._input(input)
-        if self.batch_first:
-            x = bk.xp.ascontiguousarray(x.transpose(1, 0, 2))
+        # the tape keeps its own copies: the caller may reuse or modify its arrays before backward
+        x = bk.xp.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x.copy()
         T, B = x.shape[:2]
         lengths = self._lengths(lengths, T, B, batched)
-        h0 = self._state_tensor(h0_arg[0], h0_arg[1], B, batched)
-        c0 = self._state_tensor(c0_arg[0], c0_arg[1], B, batched) if c0_arg else None
-        active, order = _sort_plan(lengths, T, B)
+        h0 = self._state_tensor(h0_arg[0], h0_arg[1], B, batched).copy()
+        c0 = self._state_tensor(c0_arg[0], c0_arg[1], B, batched).copy() if c0_arg else None
+        active, order = sort_plan(lengths, T, B)
         if order is not None:
-            x, h0 = _take(bk, x, order, 1), _take(bk, h0, order, 1)
-            c0 = _take(bk, c0, order, 1) if c0 is not None else None
+            x, h0 = take(bk, x, order, 1), take(bk, h0, order, 1)
+            c0 = take(bk, c0, order, 1) if c0 is not None else None
         h_n, c_n = bk.empty(h0.shape, self.dtype), (bk.empty(c0.shape, self.dtype) if c0 is not None else None)
         inputs, outputs, saved = [], [], []
         for layer in range(self.num_layers):
@@ -66,6 +59,8 @@ class TrainableLayer:
         tape = Tape(inputs=inputs, outputs=outputs, saved=saved, h0=h0, c0=c0, active=active, order=order,
                     batched=batched, owner=self)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
+        if bk.xp.may_share_memory(y_user, outputs[-1]):
+            y_user = y_user.copy()
         return y_user, self._pack_state(h_user, c_user), tape
 
     def backward(self, tape, dy, dstate_n=None):
@@ -114,8 +109,8 @@ class TrainableLayer:
         bk = self._backend
         if order is not None:
             inverse = np.argsort(order)
-            y, h = _take(bk, y, inverse, 1), _take(bk, h, inverse, 1)
-            c = _take(bk, c, inverse, 1) if c is not None else None
+            y, h = take(bk, y, inverse, 1), take(bk, h, inverse, 1)
+            c = take(bk, c, inverse, 1) if c is not None else None
         if self.batch_first:
             y = bk.xp.ascontiguousarray(y.transpose(1, 0, 2))
         if not batched:
@@ -129,7 +124,7 @@ class TrainableLayer:
         bk = self._backend
         if grad is None:
             return bk.zeros(like.shape, self.dtype)
-        grad = self._native(name, grad)
+        grad = self._native(name, grad, owner=type(self).__name__ + ".backward")
         user = like
         if time_major and self.batch_first:
             user = like.transpose(1, 0, 2)
@@ -141,12 +136,8 @@ class TrainableLayer:
         if time_major and self.batch_first:
             grad = grad.transpose(1, 0, 2)
         if tape.order is not None:
-            grad = _take(bk, grad, tape.order, 1)
+            grad = take(bk, grad, tape.order, 1)
         return bk.xp.ascontiguousarray(grad)
-
-
-def _take(backend, array, order, axis):
-    return array.take(backend.asarray(order), axis=axis)
 
 
 class TrainableCell:
@@ -158,8 +149,9 @@ class TrainableCell:
         the GRU, none for the RNN)."""
         x, batched = self._input(input)
         (h_name, h), c_part = self._split_state(state)
-        h = self._hidden(h_name, h, x.shape[0], batched)
-        c = self._hidden(c_part[0], c_part[1], x.shape[0], batched) if c_part else None
+        x = x.copy()  # the tape's own copies, as for layers
+        h = self._hidden(h_name, h, x.shape[0], batched).copy()
+        c = self._hidden(c_part[0], c_part[1], x.shape[0], batched).copy() if c_part else None
         p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
         saved, h_new, c_new = forward_train_direction(
             self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],

@@ -8,7 +8,7 @@ from . import _params
 from ._backend import device_of
 from ._module import ParamModule
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from ._sequence import project_inputs, run_direction, run_direction_packed
+from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
 from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
@@ -104,6 +104,8 @@ class _Layer(TrainableLayer, ParamModule):
         if not batched:
             raise ValueError(f"{name}: lengths is only accepted with batched (3-D) input")
         lengths = lengths.get() if device_of(lengths) == "gpu" else np.asarray(lengths)
+        if lengths.size == 0:  # np.asarray([]) is float64; an empty list is a (wrong-sized) list of ints
+            lengths = lengths.astype(np.int64)
         if lengths.dtype.kind not in "iu":
             raise TypeError(f"{name}: lengths must be integers, got dtype {lengths.dtype}")
         if lengths.shape != (batch,):
@@ -121,18 +123,10 @@ class _Layer(TrainableLayer, ParamModule):
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         batch_axis = 0 if self.batch_first else 1
         T, B = x.shape[1 - batch_axis], x.shape[batch_axis]
-        order = None
-        if lengths is not None:
-            order = np.argsort(-lengths, kind="stable")
-            sorted_lengths = lengths[order]
-            active = (sorted_lengths[:, None] > np.arange(T)).sum(axis=0)
-            if np.array_equal(order, np.arange(B)):
-                order = None
-            else:
-                dev_order = bk.asarray(order)
-                x = x.take(dev_order, axis=batch_axis)
-                h0 = h0.take(dev_order, axis=1)
-                c0 = c0.take(dev_order, axis=1) if c0 is not None else None
+        active, order = sort_plan(lengths, T, B) if lengths is not None else (None, None)
+        if order is not None:
+            x, h0 = take(bk, x, order, batch_axis), take(bk, h0, order, 1)
+            c0 = take(bk, c0, order, 1) if c0 is not None else None
         h_n = bk.empty(h0.shape, self.dtype)
         c_n = bk.empty(c0.shape, self.dtype) if c0 is not None else None
         layer_input = x
@@ -143,13 +137,12 @@ class _Layer(TrainableLayer, ParamModule):
             for d in range(D):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
                 self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
-                          h_n, c_n, None if lengths is None else active)
+                          h_n, c_n, active)
             layer_input = y
         if order is not None:
-            inverse = bk.asarray(np.argsort(order))
-            y = y.take(inverse, axis=batch_axis)
-            h_n = h_n.take(inverse, axis=1)
-            c_n = c_n.take(inverse, axis=1) if c_n is not None else None
+            inverse = np.argsort(order)
+            y, h_n = take(bk, y, inverse, batch_axis), take(bk, h_n, inverse, 1)
+            c_n = take(bk, c_n, inverse, 1) if c_n is not None else None
         return y, h_n, c_n
 
     def _run(self, layer_input, suffix, reverse, index, h0, c0, out, h_n, c_n, active):

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from .._errors import DeviceUnavailableError
+from .._validate import resolve_dtype
 from ._numpy import NumpyBackend
 
 DEVICES = ("cpu", "gpu", "auto")
@@ -73,11 +74,13 @@ def available_devices():
 
 
 def device_of(array):
-    """'gpu' for a CuPy array, 'cpu' for anything NumPy can read."""
-    return "gpu" if type(array).__module__.split(".")[0] == "cupy" else "cpu"
+    """'gpu' for device memory (a CuPy array, or anything with __cuda_array_interface__ such as a
+    CUDA torch tensor), 'cpu' for anything else."""
+    on_gpu = type(array).__module__.split(".")[0] == "cupy" or hasattr(array, "__cuda_array_interface__")
+    return "gpu" if on_gpu else "cpu"
 
 
 def asarray(x, device="cpu", dtype=None):
     """Return ``x`` as an array on ``device`` (copying between host and GPU when needed)."""
     backend = get_backend(device)
-    return backend.asarray(x, None if dtype is None else np.dtype(dtype))
+    return backend.asarray(x, None if dtype is None else resolve_dtype(dtype, "rnnkern.asarray"))
