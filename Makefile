@@ -19,7 +19,7 @@ $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
 
 # The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).
 $(VENV)/.bench-installed: $(VENV)/.test-installed
-	$(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q torch \
+	$(BIN)/python -m pip install -q torch==2.13.0 \
 		|| echo "PyTorch could not be installed: its baseline will be left out of the benchmark"
 	touch $@
 
