@@ -94,6 +94,17 @@ class ParamModule:
                             f"got {type(value).__name__} ({why}); nested lists of numbers are accepted too")
         return self._backend.asarray(host, self.dtype)
 
+    def _checked_input(self, x, ranks, expected):
+        """``x`` on this device and dtype, of a rank in ``ranks`` and with input_size features."""
+        name = type(self).__name__
+        x = self._native("input", x)
+        if x.ndim not in ranks:
+            raise ValueError(f"{name}: Expected input to be {expected}, got {x.ndim}D instead")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: input must have {self.input_size} features (input_size) in its last "
+                             f"dimension, got shape {tuple(x.shape)}")
+        return x
+
     _state_names = ("h", "c")  # how messages name the state's parts
 
     def _split_state(self, state, what="state"):

@@ -97,9 +97,6 @@ class TrainableLayer:
         return dx_user, self._pack_state(dh_user, dc_user), {k: dparams[k] for k in self._params}
 
     # --- helpers ---------------------------------------------------------------------------
-    def _directions(self, layer):
-        return [(d, f"_l{layer}" + ("_reverse" if d else "")) for d in range(self.num_directions)]
-
     def _layer_params(self, suffix):
         return {name: self._params[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 if name + suffix in self._params}

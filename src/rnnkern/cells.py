@@ -50,13 +50,7 @@ class _Cell(TrainableCell, ParamModule):
 
     def _input(self, x):
         """(x as a 2-D array, whether the caller's input was batched)."""
-        name = type(self).__name__
-        x = self._native("input", x)
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {x.ndim}D instead")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input must have {self.input_size} features (input_size) in its last "
-                             f"dimension, got shape {tuple(x.shape)}")
+        x = self._checked_input(x, (1, 2), "1D or 2D")
         return (x, True) if x.ndim == 2 else (x[None, :], False)
 
     def _hidden(self, name, value, batch, batched):

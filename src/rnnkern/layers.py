@@ -33,10 +33,13 @@ class _Layer(TrainableLayer, ParamModule):
         self._set_params(_params.init_params(self._shapes(), self.hidden_size, seed))
         self._recurrence = self._make_recurrence()
 
+    def _directions(self, layer):
+        """(direction, key suffix) of one layer, in PyTorch's order: _lk, then _lk_reverse."""
+        return [(d, f"_l{layer}" + ("_reverse" if d else "")) for d in range(self.num_directions)]
+
     def _suffixes(self):
-        """(layer, direction, key suffix) in PyTorch's order: _l0, _l0_reverse, _l1, ..."""
-        return [(layer, d, f"_l{layer}" + ("_reverse" if d else ""))
-                for layer in range(self.num_layers) for d in range(self.num_directions)]
+        """(layer, direction, key suffix) of every layer, in PyTorch's order."""
+        return [(layer, d, suffix) for layer in range(self.num_layers) for d, suffix in self._directions(layer)]
 
     def _shapes(self):
         shapes = {}
@@ -74,12 +77,7 @@ class _Layer(TrainableLayer, ParamModule):
     def _input(self, x):
         """(x as a contiguous 3-D array in the caller's layout, whether it was batched)."""
         name = type(self).__name__
-        x = self._native("input", x)
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: Expected input to be 2D (unbatched) or 3D, got {x.ndim}D instead")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input must have {self.input_size} features (input_size) in its last "
-                             f"dimension, got shape {tuple(x.shape)}")
+        x = self._checked_input(x, (2, 3), "2D (unbatched) or 3D")
         batched = x.ndim == 3
         if not batched:
             x = x[None] if self.batch_first else x[:, None]
@@ -134,8 +132,7 @@ class _Layer(TrainableLayer, ParamModule):
             shape = (B, T, D * H) if self.batch_first else (T, B, D * H)
             y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
             y_tm = y.transpose(1, 0, 2) if self.batch_first else y
-            for d in range(D):
-                suffix = f"_l{layer}" + ("_reverse" if d else "")
+            for d, suffix in self._directions(layer):
                 self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
                           h_n, c_n, active)
             layer_input = y

@@ -57,7 +57,7 @@ _CPU = NumpyBackend()
 
 def get_backend(device):
     """The backend for ``device``: "cpu", "gpu" or "auto" (the GPU when usable, else the CPU)."""
-    if isinstance(device, (NumpyBackend,)) or getattr(device, "is_backend", False):
+    if getattr(device, "is_backend", False):
         return device
     if not isinstance(device, str) or device not in DEVICES:
         raise ValueError(f"device must be one of 'cpu', 'gpu', 'auto', got {device!r}")
