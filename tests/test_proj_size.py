@@ -220,6 +220,7 @@ def test_from_state_dict_checks_the_projection_weights():
 
 # ------------------------------------------------------------------------ live, against PyTorch
 @pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,bias,lengths", [
     (2, True, True, True, [4, 6, 1, 5]), (1, False, False, False, None), (3, True, False, True, None)])
 def test_matches_live_pytorch(num_layers, bidirectional, batch_first, bias, lengths, device, dtype):
