@@ -212,7 +212,8 @@ _LAYER_ARGS = """
             zeroed, before the next layer reads it; masks from ``forward_train``'s ``generator``.
         device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
         dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
-        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation.
+        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation and of the layer's own
+            dropout generator (used by forward_train when it is given no generator).
 
     Inputs: ``input`` (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
     (T, input_size); ``lengths``: B integers in 1..T, in any order (as packed sequences: outputs past a
