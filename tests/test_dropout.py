@@ -195,3 +195,35 @@ def test_bad_generator_is_rejected(generator):
     with pytest.raises(TypeError, match=r"GRU.forward_train: generator must be a numpy.random.Generator, "
                                         r"a non-negative int seed or None, got"):
         net.forward_train(np.ones((2, 1, 3), "f4"), generator=generator)
+
+
+# ------------------------------------------------------------------------ live, against PyTorch
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("module,options", [("LSTM", {"proj_size": 3}), ("GRU", {}), ("RNN", {})])
+def test_p1_and_eval_match_live_pytorch(module, options, device, dtype):
+    """torch's own module in training mode with dropout=1 (deterministic: every dropped element zero)
+    and in eval mode (no dropout), forward and gradients."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(5)
+    tdt = getattr(torch, dtype)
+    T, B, I, H = 6, 3, 4, 5
+    theirs = getattr(torch.nn, module)(I, H, 3, bidirectional=True, dropout=1.0, dtype=tdt, **options)
+    ours = getattr(rnnkern, module).from_state_dict(theirs.state_dict(), device=device, dropout=1.0)
+    x = torch.randn(T, B, I, dtype=tdt, requires_grad=True)
+    on = lambda t: rnnkern.asarray(t.detach().numpy(), device=device)  # noqa: E731
+    theirs.eval()
+    with torch.no_grad():
+        y_eval = theirs(x)[0]
+    assert_close(ours(on(x))[0], y_eval.numpy(), dtype, scale=10)
+    theirs.train()
+    y, state = theirs(x)
+    h_n = state[0] if module == "LSTM" else state
+    dy, dh = torch.randn_like(y), torch.randn_like(h_n)
+    ((y * dy).sum() + (h_n * dh).sum()).backward()
+    y_ours, state_ours, tape = ours.forward_train(on(x))
+    assert_close(y_ours, y.detach().numpy(), dtype, scale=10)
+    dx, _, dparams = ours.backward(tape, on(dy), (on(dh), None) if module == "LSTM" else on(dh))
+    assert_close(dx, x.grad.numpy(), dtype, scale=10)
+    for name, param in theirs.named_parameters():
+        assert_close(dparams[name], param.grad.numpy(), dtype, scale=10)
