@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnnkern
-from conftest import TOLERANCE, assert_close, to_numpy
+from conftest import assert_close, to_numpy
 
 FILES = sorted((pathlib.Path(__file__).resolve().parent / "golden" / "proj").glob("*.npz"))
 
@@ -89,34 +89,40 @@ def test_state_dict_keys_and_shapes_are_pytorchs():
 
 
 # ------------------------------------------------------------- hand loop and finite differences
-def hand_loop(net, x, h0, c0):
-    """One direction, one layer, by hand: an LSTMCell reading [x_t, h_{t-1}] through weight_ih = [W_ih | W_hh]
-    (its own W_hh zero), then the projection h_t = W_hr h_full_t."""
-    sd = net.state_dict()
-    I, H = net.input_size, net.hidden_size
-    cell = rnnkern.LSTMCell(I + net.proj_size, H, dtype=net.dtype)
-    cell_sd = {"weight_ih": np.concatenate([sd["weight_ih_l0"], sd["weight_hh_l0"]], axis=1),
-               "weight_hh": np.zeros((4 * H, H), net.dtype),
-               "bias_ih": sd["bias_ih_l0"], "bias_hh": sd["bias_hh_l0"]}
-    cell = rnnkern.LSTMCell.from_state_dict(cell_sd)
-    h, c, ys = h0, c0, []
-    for t in range(x.shape[0]):
-        h_full, c = cell(np.concatenate([x[t], h], axis=-1), (np.zeros((x.shape[1], H), net.dtype), c))
-        h = h_full @ sd["weight_hr_l0"].T
-        ys.append(h)
+def hand_loop(sd, suffix, x, h0, c0, reverse):
+    """One layer and direction by hand: an LSTMCell reading [x_t, h_{t-1}] through weight_ih = [W_ih | W_hh]
+    (its own W_hh zero), then the projection h_t = W_hr h_full_t. Returns (outputs (T, B, P), h_n, c_n)."""
+    w_ih, w_hh, w_hr = sd["weight_ih" + suffix], sd["weight_hh" + suffix], sd["weight_hr" + suffix]
+    H = w_hr.shape[1]
+    cell = rnnkern.LSTMCell.from_state_dict({"weight_ih": np.concatenate([w_ih, w_hh], axis=1),
+                                             "weight_hh": np.zeros((4 * H, H), w_ih.dtype),
+                                             "bias_ih": sd["bias_ih" + suffix], "bias_hh": sd["bias_hh" + suffix]})
+    h, c, ys = h0, c0, [None] * x.shape[0]
+    for t in (reversed(range(x.shape[0])) if reverse else range(x.shape[0])):
+        h_full, c = cell(np.concatenate([x[t], h], axis=-1), (np.zeros((x.shape[1], H), w_ih.dtype), c))
+        h = h_full @ w_hr.T
+        ys[t] = h
     return np.stack(ys), h, c
 
 
 def test_hand_loop_of_cells_and_projections_equals_the_layer(dtype):
     rng = np.random.default_rng(3)
-    net = rnnkern.LSTM(4, 6, proj_size=3, dtype=dtype, seed=5)
+    net = rnnkern.LSTM(4, 6, 2, bidirectional=True, proj_size=3, dtype=dtype, seed=5)
+    sd = net.state_dict()
     x = rng.standard_normal((7, 2, 4)).astype(dtype)
-    h0, c0 = rng.standard_normal((1, 2, 3)).astype(dtype), rng.standard_normal((1, 2, 6)).astype(dtype)
+    h0, c0 = rng.standard_normal((4, 2, 3)).astype(dtype), rng.standard_normal((4, 2, 6)).astype(dtype)
     y, (h_n, c_n) = net(x, (h0, c0))
-    y_ref, h_ref, c_ref = hand_loop(net, x, h0[0], c0[0])
-    assert_close(y, y_ref, dtype)
-    assert_close(h_n[0], h_ref, dtype)
-    assert_close(c_n[0], c_ref, dtype)
+    layer_input = x
+    for layer in range(2):
+        outputs = []
+        for d, suffix in enumerate((f"_l{layer}", f"_l{layer}_reverse")):
+            k = 2 * layer + d
+            out, h_ref, c_ref = hand_loop(sd, suffix, layer_input, h0[k], c0[k], reverse=d == 1)
+            assert_close(h_n[k], h_ref, dtype)
+            assert_close(c_n[k], c_ref, dtype)
+            outputs.append(out)
+        layer_input = np.concatenate(outputs, axis=-1)
+    assert_close(y, layer_input, dtype)
 
 
 def test_gradients_match_finite_differences():

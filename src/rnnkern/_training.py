@@ -54,9 +54,9 @@ class TrainableLayer:
         for layer in range(self.num_layers):
             y = bk.zeros((T, B, D * H), self.dtype)
             for d, suffix in self._directions(layer):
-                k, p = layer * D + d, self._layer_params(suffix)
+                k, p, rec = layer * D + d, self._layer_params(suffix), self._direction_recurrence(suffix)
                 s, h_n[k], c_last = forward_train_direction(
-                    self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
+                    rec, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
                     h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, d == 1)
                 saved.append(s)
                 if c_n is not None:
@@ -96,8 +96,8 @@ class TrainableLayer:
             for d, suffix in self._directions(layer):
                 k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
                 grads, dx_d, dh0[k], dc0_k = backward_direction(
-                    self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols], tape.saved[k],
-                    tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
+                    self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols],
+                    tape.saved[k], tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
                     None if dc_n is None else dc_n[k], tape.active, d == 1)
                 dx += dx_d
                 if dc0 is not None:
