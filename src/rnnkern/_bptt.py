@@ -53,9 +53,12 @@ def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n,
     G = rec.gates
     dgx = bk.zeros((T, B, G * H), x.dtype)          # zero rows: steps past a sequence's length
     dgh = dgx if rec.shares_dgh else bk.zeros((T, B, G * H), x.dtype)
-    hprev = bk.zeros((T, B, H), x.dtype)
+    P = y.shape[-1]  # the width of h: H, or the LSTM's proj_size
+    hprev = bk.zeros((T, B, P), x.dtype)
     cprev = bk.empty((B, H), x.dtype) if c0 is not None else None
-    dh_rec, dh = dh_n.copy(), bk.empty((B, H), x.dtype)
+    dh_rec = dh_n.copy()
+    dh_steps = bk.zeros((T, B, P), x.dtype) if rec.keeps_dh else None
+    dh_buffer = bk.empty((B, P), x.dtype) if dh_steps is None else None
     dc_rec = dc_n.copy() if c0 is not None else None
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
         n = int(active[t])
@@ -64,6 +67,7 @@ def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n,
         _previous(hprev[t], y, h0, t, n, active, reverse)
         if cprev is not None:
             _previous(cprev, saved["c"], c0, t, n, active, reverse)
+        dh = dh_steps[t] if dh_steps is not None else dh_buffer
         if dy is None:
             dh[:n] = dh_rec[:n]
         else:
@@ -75,7 +79,8 @@ def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n,
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for rows, inputs in rec.hh_inputs(hprev, saved):
-        grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, H))
+        grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, P))
+    grads.update(rec.output_weight_grads(dh_steps, saved))
     if has_bias:
         grads["bias_ih"], grads["bias_hh"] = dgx2.sum(axis=0), dgh2.sum(axis=0)
     dx = xp.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])

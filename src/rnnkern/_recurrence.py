@@ -19,6 +19,7 @@ class _Recurrence:
     has_cell_state = False
     saved_widths = {}
     shares_dgh = True  # dgh is dgx
+    keeps_dh = False  # whether backward needs dh of every step (output_weight_grads)
 
     def __init__(self, backend, hidden_size):
         self.backend = backend
@@ -37,6 +38,10 @@ class _Recurrence:
     def hh_inputs(self, hprev, saved):
         """What multiplies each row block of W_hh, for dW_hh = dgh^T @ input: [(rows, input)]."""
         return [(slice(None), hprev)]
+
+    def output_weight_grads(self, dh_steps, saved):
+        """Gradients of weights applied after the step (the LSTM's projection), from dh of every step."""
+        return {}
 
 
 class RNNRecurrence(_Recurrence):

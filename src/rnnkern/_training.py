@@ -4,12 +4,15 @@ What ``forward_train`` keeps (the tape), per layer and direction, beyond the lay
 inputs and outputs (which the forward has anyway): the gate activations of every
 step, T*B*H values times 5 for the LSTM (i, f, g, o and c), 4 for the GRU with
 linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
-0 for the RNN (its h is its output).
+0 for the RNN (its h is its output), plus h_full (T*B*H) for the LSTM with proj_size
+(_projection.py). With dropout, the tape also keeps each dropped layer output's mask
+(T*B*D*H_out) and the dropped output that the next layer read.
 """
 
 import numpy as np
 
 from ._bptt import backward_direction, forward_train_direction
+from ._dropout import draw_mask, resolve_generator
 from ._sequence import sort_plan, take
 from ._validate import check_shape
 
@@ -24,31 +27,36 @@ class Tape:
 class TrainableLayer:
     """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
 
-    def forward_train(self, input, state=None, lengths=None):
-        """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None)``: the forward of
-        ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs. The tape holds
-        copies of the input and initial state, so the caller's arrays may change before backward."""
-        bk, H, D = self._backend, self.hidden_size, self.num_directions
+    def forward_train(self, input, state=None, lengths=None, *, generator=None):
+        """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None, *, generator=None)``:
+        the forward of ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs. The
+        tape holds copies of the input and initial state, so the caller's arrays may change before
+        backward. With ``dropout`` > 0, each layer's output but the last's is dropped before the next
+        layer reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
+        None: the layer's own generator, seeded from the constructor's ``seed``); backward uses the
+        same masks. See rnnkern._dropout for the exact draws."""
+        bk, H, D = self._backend, self._h_size, self.num_directions
+        rng = resolve_generator(generator, self._dropout_generator, type(self).__name__ + ".forward_train")
         h0_arg, c0_arg = self._split_state(state)
         x, batched = self._input(input)
         # the tape keeps its own copies: the caller may reuse or modify its arrays before backward
         x = bk.xp.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x.copy()
         T, B = x.shape[:2]
         lengths = self._lengths(lengths, T, B, batched)
-        h0 = self._state_tensor(h0_arg[0], h0_arg[1], B, batched).copy()
+        h0 = self._state_tensor(h0_arg[0], h0_arg[1], B, batched, H).copy()
         c0 = self._state_tensor(c0_arg[0], c0_arg[1], B, batched).copy() if c0_arg else None
         active, order = sort_plan(lengths, T, B)
         if order is not None:
             x, h0 = take(bk, x, order, 1), take(bk, h0, order, 1)
             c0 = take(bk, c0, order, 1) if c0 is not None else None
         h_n, c_n = bk.empty(h0.shape, self.dtype), (bk.empty(c0.shape, self.dtype) if c0 is not None else None)
-        inputs, outputs, saved = [], [], []
+        inputs, outputs, saved, masks = [], [], [], []
         for layer in range(self.num_layers):
             y = bk.zeros((T, B, D * H), self.dtype)
             for d, suffix in self._directions(layer):
-                k, p = layer * D + d, self._layer_params(suffix)
+                k, p, rec = layer * D + d, self._layer_params(suffix), self._direction_recurrence(suffix)
                 s, h_n[k], c_last = forward_train_direction(
-                    self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
+                    rec, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
                     h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, d == 1)
                 saved.append(s)
                 if c_n is not None:
@@ -56,8 +64,11 @@ class TrainableLayer:
             inputs.append(x)
             outputs.append(y)
             x = y
-        tape = Tape(inputs=inputs, outputs=outputs, saved=saved, h0=h0, c0=c0, active=active, order=order,
-                    batched=batched, owner=self)
+            if self.dropout and layer < self.num_layers - 1:
+                masks.append(self._dropout_mask(rng, (T, B, D * H), order))
+                x = y * masks[-1]
+        tape = Tape(inputs=inputs, outputs=outputs, saved=saved, masks=masks, h0=h0, c0=c0, active=active,
+                    order=order, batched=batched, owner=self)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
         if bk.xp.may_share_memory(y_user, outputs[-1]):
             y_user = y_user.copy()
@@ -71,7 +82,7 @@ class TrainableLayer:
         if not isinstance(tape, Tape) or tape.owner is not self:
             raise TypeError(f"{type(self).__name__}.backward: tape must come from this layer's forward_train, "
                             f"got {type(tape).__name__}")
-        bk, H, D = self._backend, self.hidden_size, self.num_directions
+        bk, H, D = self._backend, self._h_size, self.num_directions
         y = tape.outputs[-1]
         dy = self._grad_in("dy", dy, y, tape, time_major=True)
         dh_arg, dc_arg = self._split_state(dstate_n, "dstate_n")
@@ -85,18 +96,23 @@ class TrainableLayer:
             for d, suffix in self._directions(layer):
                 k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
                 grads, dx_d, dh0[k], dc0_k = backward_direction(
-                    self._recurrence, p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols], tape.saved[k],
-                    tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
+                    self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols],
+                    tape.saved[k], tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
                     None if dc_n is None else dc_n[k], tape.active, d == 1)
                 dx += dx_d
                 if dc0 is not None:
                     dc0[k] = dc0_k
                 dparams.update({name + suffix: g for name, g in grads.items()})
-            dy = dx
+            dy = dx * tape.masks[layer - 1] if layer and tape.masks else dx
         dx_user, dh_user, dc_user = self._to_user(dy, dh0, dc0, tape.order, tape.batched)
         return dx_user, self._pack_state(dh_user, dc_user), {k: dparams[k] for k in self._params}
 
     # --- helpers ---------------------------------------------------------------------------
+    def _dropout_mask(self, rng, shape, order):
+        """A dropout mask drawn in the caller's batch order (see _dropout.py), in the internal one."""
+        mask = self._backend.asarray(draw_mask(rng, self.dropout, shape, self.dtype))
+        return take(self._backend, mask, order, 1) if order is not None else mask
+
     def _layer_params(self, suffix):
         return {name: self._params[name + suffix] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 if name + suffix in self._params}

@@ -6,7 +6,9 @@ import numpy as np
 
 from . import _params
 from ._backend import device_of
+from ._dropout import check_dropout, dropout_generator
 from ._module import ParamModule
+from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
 from ._training import TrainableLayer
@@ -17,10 +19,12 @@ _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 class _Layer(TrainableLayer, ParamModule):
     gates = 1
+    proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
+    _option_names = ("dropout",)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, *, device="cpu", dtype="float32", seed=None):
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
         name = type(self).__name__
         self.input_size = check_size("input_size", input_size, name)
         self.hidden_size = check_size("hidden_size", hidden_size, name)
@@ -29,9 +33,20 @@ class _Layer(TrainableLayer, ParamModule):
         self.batch_first = check_bool("batch_first", batch_first, name)
         self.bidirectional = check_bool("bidirectional", bidirectional, name)
         self.num_directions = 2 if self.bidirectional else 1
+        self.dropout = check_dropout(dropout, self.num_layers, name)
         self._setup(device, dtype)
         self._set_params(_params.init_params(self._shapes(), self.hidden_size, seed))
         self._recurrence = self._make_recurrence()
+        self._dropout_generator = dropout_generator(seed)
+
+    @property
+    def _h_size(self):
+        """The features of h, of h_0 / h_n and of each direction's output: proj_size, else hidden_size."""
+        return self.proj_size or self.hidden_size
+
+    def _direction_recurrence(self, suffix):
+        """The recurrence of one layer and direction (the LSTM's binds that direction's projection)."""
+        return self._recurrence
 
     def _directions(self, layer):
         """(direction, key suffix) of one layer, in PyTorch's order: _lk, then _lk_reverse."""
@@ -44,8 +59,11 @@ class _Layer(TrainableLayer, ParamModule):
     def _shapes(self):
         shapes = {}
         for layer, _, suffix in self._suffixes():
-            layer_input = self.input_size if layer == 0 else self.num_directions * self.hidden_size
+            layer_input = self.input_size if layer == 0 else self.num_directions * self._h_size
             shapes.update(_params.param_shapes(self.gates, layer_input, self.hidden_size, self.bias, suffix))
+            if self.proj_size:  # torch's LSTM with projections: W_hh reads the P-wide h; W_hr last
+                shapes[f"weight_hh{suffix}"] = (self.gates * self.hidden_size, self.proj_size)
+                shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
         return shapes
 
     @classmethod
@@ -54,23 +72,30 @@ class _Layer(TrainableLayer, ParamModule):
         depth, direction and bias are read off the keys and arrays, the dtype too unless given."""
         cls._check_options(options)
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
-        input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__, "_l0")
+        input_size, hidden_size, inferred = cls._sizes_from(arrays)
         num_layers = 1 + max(int(m.group(1)) for m in map(_LAYER_KEY.match, arrays) if m)
         layer = cls(input_size, hidden_size, num_layers=num_layers, bias="bias_ih_l0" in arrays,
                     batch_first=batch_first, bidirectional="weight_ih_l0_reverse" in arrays,
-                    device=device, dtype=dtype, **options)
+                    device=device, dtype=dtype, **inferred, **options)
         _params.check_params(arrays, layer._shapes(), cls.__name__)
         layer._set_params(arrays)
         return layer
+
+    @classmethod
+    def _sizes_from(cls, arrays):
+        """(input_size, hidden_size, other constructor arguments read off the weights)."""
+        return (*_params.gates_and_sizes(arrays, cls.gates, cls.__name__, "_l0"), {})
 
     def _options(self):
         return {}
 
     def _rebuild_options(self):
-        return {**self._options(), "batch_first": self.batch_first}
+        return {**self._options(), "batch_first": self.batch_first, "dropout": self.dropout}
 
     def _extra_repr(self):
-        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "bidirectional": False}
+        # torch.nn's order and defaults
+        defaults = {"proj_size": 0, "num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                    "bidirectional": False}
         return "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v)
 
     # --- input checks ------------------------------------------------------------------------
@@ -85,9 +110,9 @@ class _Layer(TrainableLayer, ParamModule):
             raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
         return self._backend.xp.ascontiguousarray(x), batched
 
-    def _state_tensor(self, name, value, batch, batched):
-        """A (L*D, B, H) initial state tensor, zeros when None."""
-        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+    def _state_tensor(self, name, value, batch, batched, features=None):
+        """A (L*D, B, features) initial state tensor (features: hidden_size unless given), zeros when None."""
+        shape = (self.num_layers * self.num_directions, batch, features or self.hidden_size)
         if value is None:
             return self._backend.zeros(shape, self.dtype)
         value = self._native(name, value)
@@ -118,7 +143,7 @@ class _Layer(TrainableLayer, ParamModule):
     def _forward(self, x, h0, c0, lengths):
         """Run every layer and direction. x (B,T,I) or (T,B,I); h0, c0 (L*D, B, H).
         Returns y in x's layout and (h_n, c_n)."""
-        bk, H, D = self._backend, self.hidden_size, self.num_directions
+        bk, H, D = self._backend, self._h_size, self.num_directions
         batch_axis = 0 if self.batch_first else 1
         T, B = x.shape[1 - batch_axis], x.shape[batch_axis]
         active, order = sort_plan(lengths, T, B) if lengths is not None else (None, None)
@@ -143,7 +168,7 @@ class _Layer(TrainableLayer, ParamModule):
         return y, h_n, c_n
 
     def _run(self, layer_input, suffix, reverse, index, h0, c0, out, h_n, c_n, active):
-        p, rec = self._params, self._recurrence
+        p, rec = self._params, self._direction_recurrence(suffix)
         gx_bias, b_hn = rec.fold_bias(p.get("bias_ih" + suffix), p.get("bias_hh" + suffix))
         gx = project_inputs(self._backend, layer_input, p["weight_ih" + suffix], gx_bias, self.batch_first)
         c0_i = c0[index] if c0 is not None else None
@@ -160,7 +185,7 @@ class _Layer(TrainableLayer, ParamModule):
         batch = x.shape[0 if self.batch_first else 1]
         steps = x.shape[1 if self.batch_first else 0]
         lengths = self._lengths(lengths, steps, batch, batched)
-        h0 = self._state_tensor(h0[0], h0[1], batch, batched)
+        h0 = self._state_tensor(h0[0], h0[1], batch, batched, self._h_size)
         c0 = None if c0 is None else self._state_tensor(c0[0], c0[1], batch, batched)
         y, h_n, c_n = self._forward(x, h0, c0, lengths)
         if not batched:
@@ -182,9 +207,13 @@ _LAYER_ARGS = """
         bias: if False, no ``bias_ih_l*`` / ``bias_hh_l*``.
         batch_first: input and output are (B, T, F) instead of (T, B, F) (states stay (L*D, B, H)).
         bidirectional: add a reverse direction per layer; outputs are concatenated (D = 2).
+        dropout (keyword-only): as torch.nn, in ``forward_train`` only (never in ``layer(...)``), each layer's
+            output but the last's is kept with probability 1 - dropout and scaled by 1 / (1 - dropout), or
+            zeroed, before the next layer reads it; masks from ``forward_train``'s ``generator``.
         device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
         dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
-        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation.
+        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation and of the layer's own
+            dropout generator (used by forward_train when it is given no generator).
 
     Inputs: ``input`` (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
     (T, input_size); ``lengths``: B integers in 1..T, in any order (as packed sequences: outputs past a
@@ -204,13 +233,14 @@ class RNN(_Layer):
     ``state`` (h_0) (L*D, B, H), or (L*D, H) unbatched.
 """ + _LAYER_ARGS
     gates = 1
-    _option_names = ("nonlinearity",)
+
+    _option_names = ("nonlinearity", "dropout")
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 bidirectional=False, *, device="cpu", dtype="float32", seed=None):
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed)
 
     def _make_recurrence(self):
         return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
@@ -224,11 +254,34 @@ class LSTM(_Layer):
 
     Call: ``output, (h_n, c_n) = lstm(input, state=None, lengths=None)``: output (T, B, D*H); h_n, c_n
     and ``state = (h_0, c_0)`` (L*D, B, H), or (L*D, H) unbatched.
+
+    With ``proj_size`` P > 0 (keyword-only; 0 < P < hidden_size), an LSTM with projections as in
+    torch.nn (Sak et al., 2014): after each step, :math:`h_t = W_{hr} (o_t \odot \tanh(c_t))`, so h, h_0,
+    h_n and each direction's output have P features (output (T, B, D*P), h_0 and h_n (L*D, B, P)) while
+    c_0 and c_n keep H; ``weight_hh_lk`` is (4*H, P), layer k > 0 reads D*P features, and each layer and
+    direction has ``weight_hr_lk`` (P, H). ``from_state_dict`` reads P off ``weight_hr_l0``.
 """ + _LAYER_ARGS
     gates = 4
 
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
+                 *, dropout=0.0, proj_size=0, device="cpu", dtype="float32", seed=None):
+        self.proj_size = check_proj_size(proj_size, hidden_size, "LSTM")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
+                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
+
+    def _direction_recurrence(self, suffix):
+        if not self.proj_size:
+            return self._recurrence
+        return ProjectedLSTMRecurrence(self._recurrence, self._params["weight_hr" + suffix])
+
+    @classmethod
+    def _sizes_from(cls, arrays):
+        if "weight_hr_l0" not in arrays:
+            return super()._sizes_from(arrays)
+        return projected_sizes(arrays, cls.__name__)
 
 
 class GRU(_Layer):
@@ -238,13 +291,13 @@ class GRU(_Layer):
     Call: ``output, h_n = gru(input, state=None, lengths=None)``, shapes as :class:`RNN`.
 """ + _LAYER_ARGS
     gates = 3
-    _option_names = ("linear_before_reset",)
+    _option_names = ("linear_before_reset", "dropout")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
-                 linear_before_reset=True, *, device="cpu", dtype="float32", seed=None):
+                 linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRU")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed)
 
     def _make_recurrence(self):
         return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
