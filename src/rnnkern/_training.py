@@ -21,6 +21,19 @@ class Tape:
         self.__dict__.update(fields)
 
 
+def check_tape(module, tape, kind):
+    """The tape must be this module's, recorded with the weights the module has now: the optimisers,
+    assignment and load_state_dict bump the module's version (in-place writes into a parameter's array,
+    ``layer.weight_hh_l0[...] = w``, are not seen)."""
+    name = type(module).__name__
+    if not isinstance(tape, Tape) or tape.owner is not module:
+        raise TypeError(f"{name}.backward: tape must come from this {kind}'s forward_train, got {type(tape).__name__}")
+    if tape.version != module._version:
+        raise RuntimeError(f"{name}.backward: the {kind}'s parameters changed after the forward_train that made this "
+                           f"tape (an optimiser step, an assignment or load_state_dict), so its gradients would "
+                           f"be wrong; call backward before the optimiser's step, or run forward_train again")
+
+
 class TrainableLayer:
     """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
 
@@ -57,7 +70,7 @@ class TrainableLayer:
             outputs.append(y)
             x = y
         tape = Tape(inputs=inputs, outputs=outputs, saved=saved, h0=h0, c0=c0, active=active, order=order,
-                    batched=batched, owner=self)
+                    batched=batched, owner=self, version=self._version)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
         if bk.xp.may_share_memory(y_user, outputs[-1]):
             y_user = y_user.copy()
@@ -68,9 +81,7 @@ class TrainableLayer:
         with respect to the input, the initial state and the parameters (keyed like
         ``state_dict()``), given dy (the output's shape) and dstate_n (the final state's structure;
         None, or None inside the LSTM's pair, counts as zeros)."""
-        if not isinstance(tape, Tape) or tape.owner is not self:
-            raise TypeError(f"{type(self).__name__}.backward: tape must come from this layer's forward_train, "
-                            f"got {type(tape).__name__}")
+        check_tape(self, tape, "layer")
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         y = tape.outputs[-1]
         dy = self._grad_in("dy", dy, y, tape, time_major=True)
@@ -153,16 +164,14 @@ class TrainableCell:
         saved, h_new, c_new = forward_train_direction(
             self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
             h, c, out, np.array([x.shape[0]]), False)
-        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self)
+        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
 
     def backward(self, tape, dnew_state):
         """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: gradients with respect to the
         input, the state and the parameters (keyed like ``state_dict()``) from the gradient of the new
         state (same structure as the state; None, or None in the LSTM's pair, counts as zeros)."""
-        if not isinstance(tape, Tape) or tape.owner is not self:
-            raise TypeError(f"{type(self).__name__}.backward: tape must come from this cell's forward_train, "
-                            f"got {type(tape).__name__}")
+        check_tape(self, tape, "cell")
         batch = tape.x.shape[1]
         (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")
         dh = self._hidden(dh_name, dh, batch, tape.batched)

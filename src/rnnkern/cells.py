@@ -17,7 +17,7 @@ class _Cell(TrainableCell, ParamModule):
         self.bias = check_bool("bias", bias, name)
         self._setup(device, dtype)
         shapes = _params.param_shapes(self.gates, self.input_size, self.hidden_size, self.bias)
-        self._set_params(_params.init_params(shapes, self.hidden_size, seed))
+        self._init_params(shapes, seed)
         self._recurrence = self._make_recurrence()
 
     @classmethod

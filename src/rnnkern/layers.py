@@ -30,7 +30,7 @@ class _Layer(TrainableLayer, ParamModule):
         self.bidirectional = check_bool("bidirectional", bidirectional, name)
         self.num_directions = 2 if self.bidirectional else 1
         self._setup(device, dtype)
-        self._set_params(_params.init_params(self._shapes(), self.hidden_size, seed))
+        self._init_params(self._shapes(), seed)
         self._recurrence = self._make_recurrence()
 
     def _directions(self, layer):
@@ -79,10 +79,10 @@ class _Layer(TrainableLayer, ParamModule):
         name = type(self).__name__
         x = self._checked_input(x, (2, 3), "2D (unbatched) or 3D")
         batched = x.ndim == 3
+        if x.shape[1 if batched and self.batch_first else 0] == 0:  # the shape as the caller gave it
+            raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
         if not batched:
             x = x[None] if self.batch_first else x[:, None]
-        if x.shape[1 if self.batch_first else 0] == 0:
-            raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
         return self._backend.xp.ascontiguousarray(x), batched
 
     def _state_tensor(self, name, value, batch, batched):
