@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import types
 from typing import Any, Iterator, Mapping, NamedTuple
@@ -175,8 +176,9 @@ class ParamModule:
         if structural:
             raise TypeError(f"{where}: {', '.join(structural)} cannot be passed: the sizes, bias, depth and "
                             f"directions are read off the state_dict's keys and shapes")
-        accepted = ", ".join(("device", "dtype") + (("batch_first",) if hasattr(cls, "num_directions") else ())
-                             + cls._option_names)
+        signature = inspect.signature(cls.from_state_dict).parameters.values()
+        accepted = ", ".join([p.name for p in signature if p.kind != p.VAR_KEYWORD and p.name != "state_dict"]
+                             + list(cls._option_names))
         raise TypeError(f"{where}: unexpected option(s) {', '.join(map(repr, unknown))} "
                         f"({where} accepts: {accepted})")
 

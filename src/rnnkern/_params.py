@@ -66,16 +66,17 @@ def torch_to_numpy(tensor, what, fix):
         raise TypeError(f"{what} is a torch tensor of dtype {tensor.dtype}, which NumPy cannot hold; {fix}") from None
 
 
-def keys_received(expected, received):
-    """'; keys received: ...' for a key error, and the prefix to strip when every expected key is
-    there behind one (a state_dict saved from a wrapper: 'module.weight_ih_l0', 'lstm.weight_ih_l0')."""
+def keys_received(expected, received, named=()):
+    """'; keys received: ...' for a key error (unless the message ``named`` them all already), and
+    the prefix to strip when every expected key is there behind one (a state_dict saved from a
+    wrapper: 'module.weight_ih_l0', 'lstm.weight_ih_l0')."""
     received = list(received)
     shown = ", ".join(map(repr, received[:8])) + (f", ... ({len(received)} keys)" if len(received) > 8 else "")
-    text = f"; keys received: {shown or 'none'}"
+    text = "" if received and set(received) <= set(named) else f"; keys received: {shown or 'none'}"
     first = next(iter(expected))
     for prefix in dict.fromkeys(k[:-len(first)] for k in received if k.endswith("." + first)):
         if all(prefix + key in received for key in expected):
-            text += (f". They carry the prefix {prefix!r}; strip it: "
+            text += (f"{'. They' if text else '; they'} carry the prefix {prefix!r}; strip it: "
                      f"{{k[len({prefix!r}):]: v for k, v in state_dict.items() if k.startswith({prefix!r})}}")
             break
     return text
@@ -102,7 +103,7 @@ def check_keys(arrays, expected, where, strict=True):
         parts = ([f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []) + \
                 ([f"unexpected key(s) {', '.join(map(repr, unexpected))}"] if unexpected else [])
         raise KeyError(f"{where}: {' and '.join(parts)} (expected keys: {', '.join(expected)})"
-                       + keys_received(expected, arrays))
+                       + keys_received(expected, arrays, unexpected))
     return missing, unexpected
 
 

@@ -7,6 +7,8 @@ linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
 0 for the RNN (its h is its output).
 """
 
+from typing import Any, Dict, Tuple
+
 import numpy as np
 
 from ._bptt import backward_direction, forward_train_direction
@@ -37,10 +39,16 @@ def check_tape(module, tape, kind):
 class TrainableLayer:
     """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
 
-    def forward_train(self, input, state=None, lengths=None):
-        """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None)``: the forward of
-        ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs. The tape holds
-        copies of the input and initial state, so the caller's arrays may change before backward."""
+    def forward_train(self, input: Any, state: Any = None, lengths: Any = None) -> Tuple[Any, Any, Tape]:
+        """``output, state_n, tape = layer.forward_train(input, state=None, lengths=None)``.
+
+        The forward pass of ``layer(input, state, lengths)`` (same arguments, shapes and results),
+        plus the tape that :meth:`backward` needs. The tape holds its own copies of the input and
+        initial state, so the caller's arrays may change before backward; it is valid until the
+        layer's parameters change (an optimiser step, an assignment, load_state_dict).
+
+        Memory: the tape keeps every layer's input and output and the gate activations of every
+        step (see this module's docstring)."""
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         h0_arg, c0_arg = self._split_state(state)
         x, batched = self._input(input)
@@ -76,11 +84,20 @@ class TrainableLayer:
             y_user = y_user.copy()
         return y_user, self._pack_state(h_user, c_user), tape
 
-    def backward(self, tape, dy, dstate_n=None):
-        """``dx, dstate0, dparams = layer.backward(tape, dy, dstate_n=None)``: gradients of a loss
-        with respect to the input, the initial state and the parameters (keyed like
-        ``state_dict()``), given dy (the output's shape) and dstate_n (the final state's structure;
-        None, or None inside the LSTM's pair, counts as zeros)."""
+    def backward(self, tape: Tape, dy: Any, dstate_n: Any = None) -> Tuple[Any, Any, Dict[str, Any]]:
+        """``dx, dstate_0, dparams = layer.backward(tape, dy, dstate_n=None)``: backpropagation through time.
+
+        Args:
+            tape: what :meth:`forward_train` returned, with the parameters unchanged since
+                (RuntimeError otherwise, as torch's version counter).
+            dy: the gradient of the loss with respect to ``output`` (its shape and layout).
+            dstate_n: with respect to the final state (h_n, or (h_n, c_n) for the LSTM); None, or
+                None inside the LSTM's pair, counts as zeros.
+
+        Returns:
+            dx (the input's shape), dstate_0 (the initial state's structure and shapes), and
+            dparams, the parameters' gradients keyed like ``state_dict()`` (for an optimiser's step).
+        """
         check_tape(self, tape, "layer")
         bk, H, D = self._backend, self.hidden_size, self.num_directions
         y = tape.outputs[-1]
@@ -151,10 +168,13 @@ class TrainableLayer:
 class TrainableCell:
     """Mixed into the cells: one step's forward with a tape, and its backward."""
 
-    def forward_train(self, input, state=None):
-        """``new_state, tape = cell.forward_train(input, state=None)``: the cell's step plus what
-        :meth:`backward` needs (the step's gate activations: 5*B*H values for the LSTM, 4 or 3 for
-        the GRU, none for the RNN)."""
+    def forward_train(self, input: Any, state: Any = None) -> Tuple[Any, Tape]:
+        """``new_state, tape = cell.forward_train(input, state=None)``.
+
+        The step of ``cell(input, state)`` (same arguments, shapes and result) plus the tape that
+        :meth:`backward` needs: copies of the input and state and the step's gate activations
+        (5*B*H values for the LSTM, 4 or 3 for the GRU, none for the RNN). The tape is valid until
+        the cell's parameters change."""
         x, batched = self._input(input)
         (h_name, h), c_part = self._split_state(state)
         x = x.copy()  # the tape's own copies, as for layers
@@ -167,10 +187,18 @@ class TrainableCell:
         tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
 
-    def backward(self, tape, dnew_state):
-        """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: gradients with respect to the
-        input, the state and the parameters (keyed like ``state_dict()``) from the gradient of the new
-        state (same structure as the state; None, or None in the LSTM's pair, counts as zeros)."""
+    def backward(self, tape: Tape, dnew_state: Any) -> Tuple[Any, Any, Dict[str, Any]]:
+        """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: one step's backward.
+
+        Args:
+            tape: what :meth:`forward_train` returned, with the parameters unchanged since.
+            dnew_state: the gradient of the loss with respect to the new state (h', or (h', c') for
+                the LSTMCell, same shapes); None, or None in the LSTM's pair, counts as zeros.
+
+        Returns:
+            dx (the input's shape), dstate (the state's structure and shapes), and dparams, the
+            parameters' gradients keyed like ``state_dict()``.
+        """
         check_tape(self, tape, "cell")
         batch = tape.x.shape[1]
         (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")

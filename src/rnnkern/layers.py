@@ -169,6 +169,20 @@ class _Layer(TrainableLayer, ParamModule):
         return y, h_n, c_n
 
     def __call__(self, input, state=None, lengths=None):
+        """The whole sequence: ``output, h_n = layer(input, h_0)``, or
+        ``output, (h_n, c_n) = lstm(input, (h_0, c_0))``.
+
+        Args:
+            input: (T, B, input_size), (B, T, input_size) with batch_first, or (T, input_size)
+                unbatched; an array of the layer's device and dtype.
+            state: h_0, or (h_0, c_0) for the LSTM, each (num_layers * D, B, hidden_size), or
+                (num_layers * D, hidden_size) unbatched; None means zeros.
+            lengths: B integers in 1..T (batched input only), as packed sequences: outputs past a
+                sequence's end are zero and its final state is the one at its last step.
+
+        Returns:
+            output (T, B, D * hidden_size) in the input's layout, and the final state, shaped as ``state``.
+        """
         h_arg, c_arg = self._split_state(state)
         y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
         return y, self._pack_state(h_n, c_n)
