@@ -152,7 +152,7 @@ class ParamModule:
         """The live parameter arrays, in ``named_parameters()``'s order, as ``torch.nn.Module.parameters``."""
         return iter(list(self._params.values()))
 
-    def to(self, device: str):
+    def to(self, device: str) -> "ParamModule":
         """This module on another device ("cpu", "gpu", "auto"): a new module with the same weights."""
         if get_backend(device) is self._backend:
             return self
