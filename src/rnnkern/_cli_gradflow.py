@@ -37,9 +37,10 @@ def log10_gradient_norms(kind, steps, input_size, hidden_size, batch, forget_bia
     zero after a few hundred RNN steps (10^-308), while these stay exact for any T."""
     rng = np.random.default_rng(seed)
     cell = KINDS[kind](input_size, hidden_size, device=device, dtype="float64", seed=seed)
-    if kind == "LSTM" and forget_bias:
-        cell.bias_ih = cell.bias_ih + np.where(np.arange(4 * hidden_size) // hidden_size == 1, forget_bias, 0.0)
     bk = get_backend(device)
+    if kind == "LSTM" and forget_bias:  # gate blocks i, f, g, o: the second is the forget gate's
+        forget = np.arange(4 * hidden_size) // hidden_size == 1
+        cell.bias_ih = cell.bias_ih + bk.asarray(np.where(forget, forget_bias, 0.0))
     xs = bk.asarray(rng.standard_normal((steps, batch, input_size)))
     state, tapes = None, []
     for t in range(steps):
