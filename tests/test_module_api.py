@@ -256,3 +256,32 @@ def test_initialisation_is_reproducible_and_in_pytorchs_range():
         np.testing.assert_array_equal(x, y)
         assert x.dtype == np.float32 and np.abs(x).max() <= 0.25 and x.std() > 0.1, name
     assert not np.array_equal(a.weight_hh_l0, rnnkern.LSTM(3, 16, seed=8).weight_hh_l0)
+
+
+# --- on each device --------------------------------------------------------------------------------
+def test_writes_checkpoints_and_stale_tapes_on_each_device(device):
+    """Assignment, load_state_dict from host arrays, an optimiser checkpoint and the version check,
+    on the CPU and (where one is usable) the GPU."""
+    layer = rnnkern.GRU(3, 4, dtype="float64", device=device, seed=0)
+    host = rnnkern.GRU(3, 4, dtype="float64", seed=1).state_dict()
+    layer.load_state_dict(host)  # NumPy arrays into device parameters
+    np.testing.assert_array_equal(layer.state_dict()["weight_hh_l0"], host["weight_hh_l0"])
+    with pytest.raises(TypeError, match="weight_hh_l0 is on device 'cpu' but the GRU is on 'gpu'" if device == "gpu"
+                       else "weight_hh_l0 must have dtype float64"):
+        layer.weight_hh_l0 = np.zeros((12, 4), "float64" if device == "gpu" else "float32")
+    layer.weight_hh_l0 = rnnkern.asarray(host["weight_hh_l0"] * 2, device=device)
+    np.testing.assert_array_equal(layer.state_dict()["weight_hh_l0"], 2 * host["weight_hh_l0"])
+
+    x = rnnkern.asarray(np.random.default_rng(0).standard_normal((5, 2, 3)), device=device)
+    opt = rnnkern.optim.Adam(layer, lr=0.01, clip_norm=0.5)
+    y, _, tape = layer.forward_train(x)
+    grads = layer.backward(tape, layer.xp.ones_like(y))[2]
+    norm = opt.step(grads)
+    assert isinstance(norm, float) and norm > 0
+    with pytest.raises(RuntimeError, match="parameters changed"):
+        layer.backward(tape, layer.xp.ones_like(y))
+    saved = opt.state_dict()
+    assert isinstance(saved["state"]["weight_hh_l0"]["exp_avg"], np.ndarray)
+    resumed = rnnkern.optim.Adam(layer)
+    resumed.load_state_dict(saved)
+    assert rnnkern._backend.device_of(resumed.state["weight_hh_l0"]["exp_avg"]) == device
