@@ -156,15 +156,17 @@ class ParamModule:
         """This module on another device ("cpu", "gpu", "auto"): a new module with the same weights."""
         if get_backend(device) is self._backend:
             return self
-        return type(self).from_state_dict(self.state_dict(), device=device, dtype=self.dtype, **self._rebuild_options())
+        # from_state_dict is defined by cells and layers
+        rebuild = type(self).from_state_dict  # type: ignore[attr-defined]
+        return rebuild(self.state_dict(), device=device, dtype=self.dtype, **self._rebuild_options())
 
     def _rebuild_options(self):
         """Constructor options that ``to()`` carries over (beyond sizes, which the weights give)."""
         return self._options()
 
-    _option_names = ()  # the subclass's own constructor options, which from_state_dict accepts
+    _option_names: tuple = ()  # the subclass's own constructor options, which from_state_dict accepts
     # read off the state_dict's keys and shapes, so not options of from_state_dict
-    _structure_names = ("input_size", "hidden_size", "bias", "num_layers", "bidirectional", "proj_size")
+    _structure_names: tuple = ("input_size", "hidden_size", "bias", "num_layers", "bidirectional", "proj_size")
 
     @classmethod
     def _check_options(cls, options):

@@ -49,8 +49,9 @@ def _flatten_params(params, prefix, arrays, owners):
         items = list(params)
         if not all(isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in items):
             raise TypeError("params given as a sequence must hold (name, module or array) pairs, e.g. "
-                            "[('encoder', encoder), ('decoder', decoder)] or {'encoder': encoder, 'decoder': decoder}: "
-                            "gradients are matched to parameters by name")
+                            "[('encoder', encoder), ('decoder', decoder)] or {'encoder': encoder, 'decoder': decoder}, "
+                            "or the module itself rather than module.parameters(): gradients are matched to "
+                            "parameters by name")
     else:
         raise TypeError(f"params must be a module, a mapping of names to arrays or modules, or (name, value) "
                         f"pairs, got {type(params).__name__}")
@@ -101,11 +102,12 @@ class Optimizer:
     _state_fields: tuple = ()
 
     def __init__(self, params: Params, **hyperparameters):
-        arrays, owners = {}, {}
+        arrays: dict = {}
+        owners: dict = {}
         _flatten_params(params, "", arrays, owners)
         if not arrays:
             raise TypeError(f"params must hold at least one parameter, got an empty {type(params).__name__}")
-        seen = {}
+        seen: dict = {}
         for name, array in arrays.items():
             if id(array) in seen:
                 raise ValueError(f"params: the same array is given as {seen[id(array)]!r} and {name!r}")
@@ -124,6 +126,10 @@ class Optimizer:
     def hyperparameters(self) -> dict:
         """The options the optimiser was built with (and that ``state_dict()`` saves)."""
         return {"lr": self.lr, "clip_norm": self.clip_norm, "weight_decay": self.weight_decay}
+
+    def _update(self, name, param, grad):
+        """Update ``param`` in place from its (clipped, decayed) gradient."""
+        raise NotImplementedError
 
     def step(self, grads: Grads) -> float:
         """Apply one update from ``grads`` (a subset of the parameters' keys is allowed; missing
