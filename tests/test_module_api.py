@@ -285,3 +285,10 @@ def test_writes_checkpoints_and_stale_tapes_on_each_device(device):
     resumed = rnnkern.optim.Adam(layer)
     resumed.load_state_dict(saved)
     assert rnnkern._backend.device_of(resumed.state["weight_hh_l0"]["exp_avg"]) == device
+
+
+def test_assigning_an_overlapping_view_of_the_parameter():
+    cell = rnnkern.RNNCell(2, 3, seed=0)
+    before = cell.weight_hh.copy()
+    cell.weight_hh = cell.weight_hh[::-1]
+    np.testing.assert_array_equal(cell.weight_hh, before[::-1])

@@ -111,7 +111,10 @@ class ParamModule:
             check_shape(label, value, self._params[key].shape, owner)
             converted[key] = value
         for key, value in converted.items():
-            self._params[key][...] = value
+            param = self._params[key]
+            if value is not param and self.xp.may_share_memory(value, param):
+                value = value.copy()  # e.g. ``w = w[::-1]``: CuPy's copy does not guard against overlap
+            param[...] = value
         if converted:
             self._mark_params_written()
 
