@@ -108,6 +108,10 @@ def test_load_state_dict_errors_change_nothing():
     bad["state"] = {"weight_hh_l0": {"step": 1, "exp_avg": np.zeros(3), "exp_avg_sq": np.zeros(3)}}
     with pytest.raises(ValueError, match=r"state\['weight_hh_l0'\]\['exp_avg'\] must have shape \(3, 3\)"):
         adam.load_state_dict(bad)
+    bad = dict(adam.state_dict(), hyperparameters={"lr": 0.1, "momentum": 0.9})
+    with pytest.raises(ValueError, match=r"hyperparameters must have the keys lr, clip_norm, weight_decay, betas, "
+                                         r"eps, got a mapping with keys lr, momentum"):
+        adam.load_state_dict(bad)
     bad = dict(adam.state_dict(), hyperparameters={**adam.hyperparameters(), "lr": -1})
     with pytest.raises(ValueError, match="lr must be a positive number"):
         adam.load_state_dict(bad)

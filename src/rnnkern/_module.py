@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _params
 from ._backend import device_of, get_backend
-from ._validate import check_float_array, check_seed, check_shape, native_byte_order, resolve_dtype
+from ._validate import check_bool, check_float_array, check_seed, check_shape, native_byte_order, resolve_dtype
 
 Array = Any  # numpy.ndarray on the CPU, cupy.ndarray on the GPU
 
@@ -140,6 +140,7 @@ class ParamModule:
         keys that match are loaded and the others returned as ``(missing_keys, unexpected_keys)``.
         Shapes must match either way, and nothing is written unless everything checks out."""
         where = f"{type(self).__name__}.load_state_dict"
+        strict = check_bool("strict", strict, where)
         arrays = _params.read_state_dict(state_dict, where)
         missing, unexpected = _params.check_keys(arrays, self._params, where, strict)
         self._write_params({k: v for k, v in arrays.items() if k in self._params}, where, cast=True)

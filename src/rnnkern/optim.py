@@ -193,10 +193,16 @@ class Optimizer:
         steps = state_dict["steps"]
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
             raise ValueError(f"{kind}.load_state_dict: steps must be a non-negative int, got {steps!r}")
+        hyper, saved = state_dict["hyperparameters"], self.hyperparameters()
+        if not isinstance(hyper, collections.abc.Mapping) or set(hyper) != set(saved):
+            raise ValueError(f"{kind}.load_state_dict: hyperparameters must have the keys {', '.join(saved)}, "
+                             f"got {_describe(hyper)}")
+        if not isinstance(state_dict["state"], collections.abc.Mapping):
+            raise TypeError(f"{kind}.load_state_dict: state must be a mapping of parameter name to state, "
+                            f"got {_describe(state_dict['state'])}")
         state = {name: self._loaded_state(name, st) for name, st in state_dict["state"].items()}
-        saved = self.hyperparameters()
         try:
-            self._configure(**state_dict["hyperparameters"])
+            self._configure(**hyper)
         except Exception:
             self._configure(**saved)
             raise
