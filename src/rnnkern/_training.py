@@ -24,9 +24,9 @@ class Tape:
 
 
 def check_tape(module, tape, kind):
-    """The tape must be this module's, recorded with the weights the module has now: the optimisers,
-    assignment and load_state_dict bump the module's version (in-place writes into a parameter's array,
-    ``layer.weight_hh_l0[...] = w``, are not seen)."""
+    """The tape must be this module's, recorded with the weights the module has now: assignment,
+    load_state_dict and the steps of optimisers given the module bump its version (in-place writes
+    into a parameter's array, ``layer.weight_hh_l0[...] = w``, are not seen)."""
     name = type(module).__name__
     if not isinstance(tape, Tape) or tape.owner is not module:
         raise TypeError(f"{name}.backward: tape must come from this {kind}'s forward_train, got {type(tape).__name__}")
