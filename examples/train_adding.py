@@ -28,19 +28,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
     parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--seq-len", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=400, help="training steps (at least 1)")
+    parser.add_argument("--seq-len", type=int, default=10, help="sequence length T (at least 2: two markers)")
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
+    for name, least in (("steps", 1), ("seq_len", 2), ("hidden_size", 1), ("batch", 1)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}")
 
     rng = np.random.default_rng(0)
-    layer = getattr(rnnkern, args.cell.upper())(2, args.hidden_size, device=args.device, dtype="float64", seed=0)
+    try:
+        layer = getattr(rnnkern, args.cell.upper())(2, args.hidden_size, device=args.device, dtype="float64", seed=0)
+    except rnnkern.DeviceUnavailableError as exc:
+        parser.exit(1, f"{parser.prog}: --device {args.device}: {exc}\n")
     xp = layer.xp
-    # a linear readout of the last hidden state, trained alongside the recurrent layer
+    # a linear readout of the last hidden state, trained alongside the recurrent layer by one
+    # optimiser: its parameters are named "rnn.weight_ih_l0", ..., "head.w", "head.b"
     head = {"w": rnnkern.asarray(rng.normal(0, 0.1, args.hidden_size), layer.device),
             "b": rnnkern.asarray(np.zeros(1), layer.device)}
-    optimizers = [rnnkern.optim.Adam(layer, lr=1e-2, clip_norm=1.0), rnnkern.optim.Adam(head, lr=1e-2)]
+    optimizer = rnnkern.optim.Adam({"rnn": layer, "head": head}, lr=1e-2, clip_norm=1.0)
     print(f"training {layer} on the adding problem, T={args.seq_len}")
     for step in range(1, args.steps + 1):
         x, target = adding_batch(rng, args.batch, args.seq_len)
@@ -54,8 +61,7 @@ def main(argv=None):
         dy = xp.zeros_like(y)
         dy[-1] = xp.outer(d_prediction, head["w"])
         _, _, dparams = layer.backward(tape, dy)
-        optimizers[0].step(dparams)
-        optimizers[1].step({"w": last.T @ d_prediction, "b": d_prediction.sum(keepdims=True)})
+        optimizer.step({"rnn": dparams, "head": {"w": last.T @ d_prediction, "b": d_prediction.sum(keepdims=True)}})
         if step == 1 or step % 25 == 0:
             print(f"step {step:4d}  loss {loss:.4f}")
     return loss

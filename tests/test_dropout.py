@@ -99,8 +99,8 @@ def test_gradients_through_the_masks_match_finite_differences():
     _, _, tape = net.forward_train(x, lengths=lengths, generator=7)
     dx, _, dparams = net.backward(tape, dy)
     eps = 1e-6
-    for name, (array, grad) in {"x": (x, dx), "weight_ih_l1": (net.parameters()["weight_ih_l1"], dparams[
-            "weight_ih_l1"]), "weight_hr_l0_reverse": (net.parameters()["weight_hr_l0_reverse"],
+    for name, (array, grad) in {"x": (x, dx), "weight_ih_l1": (dict(net.named_parameters())["weight_ih_l1"], dparams[
+            "weight_ih_l1"]), "weight_hr_l0_reverse": (dict(net.named_parameters())["weight_hr_l0_reverse"],
                                                        dparams["weight_hr_l0_reverse"])}.items():
         numeric = np.empty_like(array)
         for index in np.ndindex(array.shape):

@@ -141,7 +141,7 @@ def test_gradients_match_finite_differences():
 
     _, _, tape = net.forward_train(x, (h0, c0), lengths=lengths)
     dx, (dh0, dc0), dparams = net.backward(tape, dy, (dh, dc))
-    wrt = {**{name: (net.parameters()[name], dparams[name]) for name in dparams},
+    wrt = {**{name: (dict(net.named_parameters())[name], dparams[name]) for name in dparams},
            "x": (x, dx), "h0": (h0, dh0), "c0": (c0, dc0)}
     eps = 1e-6
     for name, (array, grad) in wrt.items():
@@ -183,7 +183,7 @@ def test_state_dict_round_trip_repr_and_to(device):
     net = rnnkern.LSTM(3, 6, 2, bidirectional=True, proj_size=4, dtype="float64", seed=0)
     again = rnnkern.LSTM.from_state_dict(net.state_dict(), device=device)
     assert again.proj_size == 4 and again.dtype == np.float64
-    assert {k: to_numpy(v).tolist() for k, v in again.parameters().items()} == \
+    assert {k: to_numpy(v).tolist() for k, v in again.named_parameters()} == \
         {k: v.tolist() for k, v in net.state_dict().items()}
     assert repr(net) == "LSTM(3, 6, proj_size=4, num_layers=2, bidirectional=True, device='cpu', dtype=float64)"
     assert net.to("cpu") is net

@@ -64,7 +64,7 @@ def test_layer_gradients_match_finite_differences(kind, num_layers, bidirectiona
     _check(dstate0[0] if kind == "LSTM" else dstate0, loss, h0, rng)
     if kind == "LSTM":
         _check(dstate0[1], loss, c0, rng)
-    for name, param in layer.parameters().items():
+    for name, param in layer.named_parameters():
         _check(dparams[name], loss, param, rng)
 
 
@@ -91,7 +91,7 @@ def test_cell_gradients_match_finite_differences(kind, option, batched):
     _check(dstate[0] if lstm else dstate, loss, h, rng)
     if lstm:
         _check(dstate[1], loss, c, rng)
-    for name, param in cell.parameters().items():
+    for name, param in cell.named_parameters():
         _check(dparams[name], loss, param, rng)
 
 

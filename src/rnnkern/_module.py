@@ -1,14 +1,59 @@
 """What cells and layers share: device and dtype, parameters, state_dict, input checks."""
 
+from __future__ import annotations
+
+import inspect
+import re
+import types
+from typing import Any, Iterator, Mapping, NamedTuple
+
 import numpy as np
 
 from . import _params
 from ._backend import device_of, get_backend
-from ._validate import check_float_array, resolve_dtype
+from ._validate import check_bool, check_float_array, check_seed, check_shape, native_byte_order, resolve_dtype
+
+Array = Any  # numpy.ndarray on the CPU, cupy.ndarray on the GPU
+
+# attribute names that look like a parameter's: assigning one the module does not have is an error,
+# not a new attribute that the forward pass would silently ignore
+_PARAM_NAME = re.compile(r"(weight|bias)_(ih|hh|hr)")
+
+# inherited methods that public classes get under their own name, so that Python's own messages
+# ("LSTM.__init__() got an unexpected keyword argument") name the class the user called
+_OWN_NAME_METHODS = ("__init__", "__call__", "forward_train", "backward")
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(..., strict=False)`` did not load, as in PyTorch."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class ParamModule:
-    """Holds named parameters (PyTorch names and layouts) on one backend in one dtype."""
+    """Holds named parameters (PyTorch names and layouts) on one backend in one dtype.
+
+    Parameters are created by ``_set_params`` and from then on written only by ``_write_params``, in
+    place. ``_version`` counts those writes (and the optimisers' in-place steps, which call
+    ``_mark_params_written``), so that ``backward`` can refuse a tape recorded with other weights.
+    """
+
+    _version = 0
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__name__.startswith("_"):
+            return
+        for name in _OWN_NAME_METHODS:
+            inherited = getattr(cls, name, None)
+            if name not in cls.__dict__ and isinstance(inherited, types.FunctionType):
+                own = types.FunctionType(inherited.__code__, inherited.__globals__, name,
+                                         inherited.__defaults__, inherited.__closure__)
+                own.__kwdefaults__, own.__doc__ = inherited.__kwdefaults__, inherited.__doc__
+                own.__annotations__ = inherited.__annotations__
+                own.__qualname__, own.__module__ = f"{cls.__name__}.{name}", cls.__module__
+                setattr(cls, name, own)
 
     def _setup(self, device, dtype):
         name = type(self).__name__
@@ -26,44 +71,126 @@ class ParamModule:
             return params[name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
+    def __setattr__(self, name, value):
+        """``layer.weight_ih_l0 = array`` writes the parameter (checked: shape, dtype, device)."""
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            self._write_params({name: value}, type(self).__name__)
+        elif params is not None and _PARAM_NAME.match(name):
+            raise AttributeError(f"{type(self).__name__} has no parameter {name!r} to assign "
+                                 f"(its parameters: {', '.join(params)})")
+        else:
+            object.__setattr__(self, name, value)
+
     @property
     def xp(self):
         """The array module of the module's device: numpy on the CPU, cupy on the GPU."""
         return self._backend.xp
 
+    def _init_params(self, shapes, seed):
+        seed = check_seed(seed, type(self).__name__)
+        self._set_params(_params.init_params(shapes, self.hidden_size, seed, self.dtype))
+
     def _set_params(self, arrays):
         self._params = {k: self._backend.asarray(v, self.dtype) for k, v in arrays.items()}
 
-    def state_dict(self):
+    def _write_params(self, arrays, owner, cast=False):
+        """The one path that writes existing parameters (assignment, load_state_dict).
+
+        Every value is checked before any is written: a known name, the parameter's shape, and its
+        dtype and device (``cast``: any floating dtype and either device, converted, as
+        load_state_dict does). Values are copied into the existing arrays in place, so that the
+        parameters' layout and the optimisers' references to them stay valid."""
+        converted = {}
+        for key, value in arrays.items():
+            if key not in self._params:
+                raise KeyError(f"{owner}: {type(self).__name__} has no parameter {key!r} "
+                               f"(its parameters: {', '.join(self._params)})")
+            label = f"state_dict[{key!r}]" if cast else key
+            value = self._cast(label, value, owner) if cast else self._native(label, value, owner)
+            check_shape(label, value, self._params[key].shape, owner)
+            converted[key] = value
+        for key, value in converted.items():
+            param = self._params[key]
+            if value is not param and self.xp.may_share_memory(value, param):
+                value = value.copy()  # e.g. ``w = w[::-1]``: CuPy's copy does not guard against overlap
+            param[...] = value
+        if converted:
+            self._mark_params_written()
+
+    def _cast(self, label, value, owner):
+        """A host float array from read_state_dict, on this device in this dtype."""
+        if value.dtype.kind != "f":
+            raise TypeError(f"{owner}: {label} must hold floating-point values, got dtype {value.dtype}")
+        return self._backend.asarray(value, self.dtype)
+
+    def _mark_params_written(self):
+        """Record that the parameters changed in place: tapes recorded before can no longer be used."""
+        self.__dict__["_version"] = self._version + 1
+
+    def state_dict(self) -> dict:
         """The parameters as NumPy arrays (copies), keyed and laid out as in PyTorch."""
         return {k: np.array(self._backend.to_numpy(v)) for k, v in self._params.items()}
 
-    def parameters(self):
-        """The live parameter arrays on the module's device, keyed like ``state_dict()``."""
-        return dict(self._params)
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy the weights of ``state_dict`` (NumPy, CuPy or torch tensors, any floating dtype, either
+        device) into this module's parameters, in place, as ``torch.nn.Module.load_state_dict``.
 
-    def to(self, device):
+        With ``strict`` the keys must be exactly ``state_dict()``'s (KeyError otherwise); without, the
+        keys that match are loaded and the others returned as ``(missing_keys, unexpected_keys)``.
+        Shapes must match either way, and nothing is written unless everything checks out."""
+        where = f"{type(self).__name__}.load_state_dict"
+        strict = check_bool("strict", strict, where)
+        arrays = _params.read_state_dict(state_dict, where)
+        missing, unexpected = _params.check_keys(arrays, self._params, where, strict)
+        self._write_params({k: v for k, v in arrays.items() if k in self._params}, where, cast=True)
+        return IncompatibleKeys(missing, unexpected)
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Array]]:
+        """``(name, array)`` for every parameter, in PyTorch's order; the arrays are the live ones on
+        the module's device (changing them in place changes the module)."""
+        for name, array in self._params.items():
+            yield prefix + name, array
+
+    def parameters(self) -> Iterator[Array]:
+        """The live parameter arrays, in ``named_parameters()``'s order, as ``torch.nn.Module.parameters``."""
+        return iter(list(self._params.values()))
+
+    def to(self, device: str) -> "ParamModule":
         """This module on another device ("cpu", "gpu", "auto"): a new module with the same weights."""
         if get_backend(device) is self._backend:
             return self
-        return type(self).from_state_dict(self.state_dict(), device=device, dtype=self.dtype, **self._rebuild_options())
+        # from_state_dict is defined by cells and layers
+        rebuild = type(self).from_state_dict  # type: ignore[attr-defined]
+        return rebuild(self.state_dict(), device=device, dtype=self.dtype, **self._rebuild_options())
 
     def _rebuild_options(self):
         """Constructor options that ``to()`` carries over (beyond sizes, which the weights give)."""
         return self._options()
 
-    _option_names = ()  # the subclass's own constructor options, which from_state_dict accepts
+    _option_names: tuple = ()  # the subclass's own constructor options, which from_state_dict accepts
+    # read off the state_dict's keys and shapes, so not options of from_state_dict
+    _structure_names: tuple = ("input_size", "hidden_size", "bias", "num_layers", "bidirectional", "proj_size")
 
     @classmethod
     def _check_options(cls, options):
         unknown = [k for k in options if k not in cls._option_names]
-        if unknown:
-            raise TypeError(f"{cls.__name__}.from_state_dict: unexpected option(s) {', '.join(map(repr, unknown))} "
-                            f"(options of {cls.__name__}: {', '.join(cls._option_names) or 'none'})")
+        if not unknown:
+            return
+        where = f"{cls.__name__}.from_state_dict"
+        structural = [k for k in unknown if k in cls._structure_names]
+        if structural:
+            raise TypeError(f"{where}: {', '.join(structural)} cannot be passed: the sizes, bias, depth and "
+                            f"directions are read off the state_dict's keys and shapes")
+        signature = inspect.signature(cls.from_state_dict).parameters.values()
+        accepted = ", ".join([p.name for p in signature if p.kind != p.VAR_KEYWORD and p.name != "state_dict"]
+                             + list(cls._option_names))
+        raise TypeError(f"{where}: unexpected option(s) {', '.join(map(repr, unknown))} "
+                        f"({where} accepts: {accepted})")
 
     @classmethod
     def _read_state_dict(cls, state_dict, dtype):
-        arrays = _params.read_state_dict(state_dict, cls.__name__)
+        arrays = _params.read_state_dict(state_dict, f"{cls.__name__}.from_state_dict", copy=True)
         if dtype is None and arrays:
             dtype = _params.infer_dtype(arrays, cls.__name__)
         return arrays, dtype
@@ -71,15 +198,19 @@ class ParamModule:
     def _native(self, name, value, owner=None):
         """``value`` as an array of this module's device and dtype, or a clear error."""
         owner = owner or type(self).__name__
+        is_torch = type(value).__module__.split(".")[0] == "torch"
         if hasattr(value, "detach") and callable(value.detach):  # a torch tensor, maybe requiring grad
             value = value.detach()
         if hasattr(value, "__array__") or hasattr(value, "__cuda_array_interface__"):
             where = device_of(value)
             if where != self.device:
-                raise TypeError(f"{owner}: {name} is on device '{where}' but the {owner} is on '{self.device}'; "
-                                f"move it with rnnkern.asarray({name}, device='{self.device}')")
-            array = self._backend.asarray(value)
-            check_float_array(name, array, self.dtype, owner)
+                raise TypeError(f"{owner}: {name} is on device '{where}' but the {owner.split('.')[0]} is on "
+                                f"'{self.device}'; move it with rnnkern.asarray({name}, device='{self.device}')")
+            convert = f".to(torch.{self.dtype.name})" if is_torch else None
+            if is_torch and where == "cpu":
+                value = _params.torch_to_numpy(value, f"{owner}: {name}", f"convert it with {convert}")
+            array = native_byte_order(self._backend.asarray(value))
+            check_float_array(name, array, self.dtype, owner, convert)
             return array
         # Python data (lists of floats): converted to the module's dtype, but never None or objects,
         # which NumPy would silently turn into NaN.

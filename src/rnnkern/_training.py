@@ -9,6 +9,8 @@ linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
 (T*B*D*H_out) and the dropped output that the next layer read.
 """
 
+from typing import Any, Dict, Tuple
+
 import numpy as np
 
 from ._bptt import backward_direction, forward_train_direction
@@ -24,17 +26,38 @@ class Tape:
         self.__dict__.update(fields)
 
 
+def check_tape(module, tape, kind):
+    """The tape must be this module's, recorded with the weights the module has now: assignment,
+    load_state_dict and the steps of optimisers given the module bump its version (in-place writes
+    into a parameter's array, ``layer.weight_hh_l0[...] = w``, are not seen)."""
+    name = type(module).__name__
+    if not isinstance(tape, Tape) or tape.owner is not module:
+        raise TypeError(f"{name}.backward: tape must come from this {kind}'s forward_train, got {type(tape).__name__}")
+    if tape.version != module._version:
+        raise RuntimeError(f"{name}.backward: the {kind}'s parameters changed after the forward_train that made this "
+                           f"tape (an optimiser step, an assignment or load_state_dict), so its gradients would "
+                           f"be wrong; call backward before the optimiser's step, or run forward_train again")
+
+
 class TrainableLayer:
     """Mixed into _Layer: training through time (see the module docstring for the memory kept)."""
 
-    def forward_train(self, input, state=None, lengths=None, *, generator=None):
-        """``y, state_n, tape = layer.forward_train(input, state=None, lengths=None, *, generator=None)``:
-        the forward of ``layer(input, state, lengths)`` plus the tape that :meth:`backward` needs. The
-        tape holds copies of the input and initial state, so the caller's arrays may change before
-        backward. With ``dropout`` > 0, each layer's output but the last's is dropped before the next
-        layer reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
+    def forward_train(self, input: Any, state: Any = None, lengths: Any = None, *,
+                      generator: Any = None) -> Tuple[Any, Any, Tape]:
+        """``output, state_n, tape = layer.forward_train(input, state=None, lengths=None, *, generator=None)``.
+
+        The forward pass of ``layer(input, state, lengths)`` (same arguments, shapes and results),
+        plus the tape that :meth:`backward` needs. The tape holds its own copies of the input and
+        initial state, so the caller's arrays may change before backward; it is valid until the
+        layer's parameters change (an optimiser step, an assignment, load_state_dict).
+
+        With ``dropout`` > 0, each layer's output but the last's is dropped before the next layer
+        reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
         None: the layer's own generator, seeded from the constructor's ``seed``); backward uses the
-        same masks. See rnnkern._dropout for the exact draws."""
+        same masks. See rnnkern._dropout for the exact draws.
+
+        Memory: the tape keeps every layer's input and output and the gate activations of every
+        step (see this module's docstring)."""
         bk, H, D = self._backend, self._h_size, self.num_directions
         rng = resolve_generator(generator, self._dropout_generator, type(self).__name__ + ".forward_train")
         h0_arg, c0_arg = self._split_state(state)
@@ -68,20 +91,27 @@ class TrainableLayer:
                 masks.append(self._dropout_mask(rng, (T, B, D * H), order))
                 x = y * masks[-1]
         tape = Tape(inputs=inputs, outputs=outputs, saved=saved, masks=masks, h0=h0, c0=c0, active=active,
-                    order=order, batched=batched, owner=self)
+                    order=order, batched=batched, owner=self, version=self._version)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
         if bk.xp.may_share_memory(y_user, outputs[-1]):
             y_user = y_user.copy()
         return y_user, self._pack_state(h_user, c_user), tape
 
-    def backward(self, tape, dy, dstate_n=None):
-        """``dx, dstate0, dparams = layer.backward(tape, dy, dstate_n=None)``: gradients of a loss
-        with respect to the input, the initial state and the parameters (keyed like
-        ``state_dict()``), given dy (the output's shape) and dstate_n (the final state's structure;
-        None, or None inside the LSTM's pair, counts as zeros)."""
-        if not isinstance(tape, Tape) or tape.owner is not self:
-            raise TypeError(f"{type(self).__name__}.backward: tape must come from this layer's forward_train, "
-                            f"got {type(tape).__name__}")
+    def backward(self, tape: Tape, dy: Any, dstate_n: Any = None) -> Tuple[Any, Any, Dict[str, Any]]:
+        """``dx, dstate_0, dparams = layer.backward(tape, dy, dstate_n=None)``: backpropagation through time.
+
+        Args:
+            tape: what :meth:`forward_train` returned, with the parameters unchanged since
+                (RuntimeError otherwise, as torch's version counter).
+            dy: the gradient of the loss with respect to ``output`` (its shape and layout).
+            dstate_n: with respect to the final state (h_n, or (h_n, c_n) for the LSTM); None, or
+                None inside the LSTM's pair, counts as zeros.
+
+        Returns:
+            dx (the input's shape), dstate_0 (the initial state's structure and shapes), and
+            dparams, the parameters' gradients keyed like ``state_dict()`` (for an optimiser's step).
+        """
+        check_tape(self, tape, "layer")
         bk, H, D = self._backend, self._h_size, self.num_directions
         y = tape.outputs[-1]
         dy = self._grad_in("dy", dy, y, tape, time_major=True)
@@ -156,10 +186,13 @@ class TrainableLayer:
 class TrainableCell:
     """Mixed into the cells: one step's forward with a tape, and its backward."""
 
-    def forward_train(self, input, state=None):
-        """``new_state, tape = cell.forward_train(input, state=None)``: the cell's step plus what
-        :meth:`backward` needs (the step's gate activations: 5*B*H values for the LSTM, 4 or 3 for
-        the GRU, none for the RNN)."""
+    def forward_train(self, input: Any, state: Any = None) -> Tuple[Any, Tape]:
+        """``new_state, tape = cell.forward_train(input, state=None)``.
+
+        The step of ``cell(input, state)`` (same arguments, shapes and result) plus the tape that
+        :meth:`backward` needs: copies of the input and state and the step's gate activations
+        (5*B*H values for the LSTM, 4 or 3 for the GRU, none for the RNN). The tape is valid until
+        the cell's parameters change."""
         x, batched = self._input(input)
         (h_name, h), c_part = self._split_state(state)
         x = x.copy()  # the tape's own copies, as for layers
@@ -169,16 +202,22 @@ class TrainableCell:
         saved, h_new, c_new = forward_train_direction(
             self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
             h, c, out, np.array([x.shape[0]]), False)
-        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self)
+        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
 
-    def backward(self, tape, dnew_state):
-        """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: gradients with respect to the
-        input, the state and the parameters (keyed like ``state_dict()``) from the gradient of the new
-        state (same structure as the state; None, or None in the LSTM's pair, counts as zeros)."""
-        if not isinstance(tape, Tape) or tape.owner is not self:
-            raise TypeError(f"{type(self).__name__}.backward: tape must come from this cell's forward_train, "
-                            f"got {type(tape).__name__}")
+    def backward(self, tape: Tape, dnew_state: Any) -> Tuple[Any, Any, Dict[str, Any]]:
+        """``dx, dstate, dparams = cell.backward(tape, dnew_state)``: one step's backward.
+
+        Args:
+            tape: what :meth:`forward_train` returned, with the parameters unchanged since.
+            dnew_state: the gradient of the loss with respect to the new state (h', or (h', c') for
+                the LSTMCell, same shapes); None, or None in the LSTM's pair, counts as zeros.
+
+        Returns:
+            dx (the input's shape), dstate (the state's structure and shapes), and dparams, the
+            parameters' gradients keyed like ``state_dict()``.
+        """
+        check_tape(self, tape, "cell")
         batch = tape.x.shape[1]
         (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")
         dh = self._hidden(dh_name, dh, batch, tape.batched)

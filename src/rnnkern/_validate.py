@@ -40,19 +40,42 @@ def resolve_dtype(dtype, owner):
         raise TypeError(f"{owner}: dtype must be one of {', '.join(SUPPORTED_DTYPES)}, got {dtype!r}") from exc
     if resolved.name not in SUPPORTED_DTYPES:
         raise TypeError(f"{owner}: dtype must be one of {', '.join(SUPPORTED_DTYPES)}, got {resolved.name}")
-    return resolved
+    return np.dtype(resolved.name)  # native byte order: a module of dtype '>f4' must not exist
 
 
-def check_float_array(name, array, dtype, owner):
-    """The array's dtype must be the owner's float dtype: no silent casts."""
+def native_byte_order(array):
+    """A host array in native byte order, same values: NumPy's '>f4' is unequal to float32 (kept
+    as is when already native, and for device arrays, which are always native)."""
+    if isinstance(array, np.ndarray) and not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def check_seed(seed, owner):
+    """None, a non-negative int or a NumPy Generator / SeedSequence / BitGenerator."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy.random.Generator, "
+                        f"got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{owner}: seed must be None, a non-negative int or a numpy.random.Generator, got {seed}")
+    return int(seed)
+
+
+def check_float_array(name, array, dtype, owner, convert=None):
+    """The array's dtype must be the owner's float dtype: no silent casts. ``owner`` may name a
+    method ("GRU.backward"); the message then speaks of its module ("the dtype of the GRU").
+    ``convert``: how to convert, in the caller's terms (default ``.astype('<dtype>')``)."""
     if array.dtype != dtype:
+        module = owner.split(".")[0]
         kind = "floating" if array.dtype.kind == "f" else "non-floating"
-        # only suggest building the owner in the array's dtype when that dtype is one it can have
-        rebuild = (f" or build the {owner} with dtype='{array.dtype.name}'"
+        # only suggest building the module in the array's dtype when that dtype is one it can have
+        rebuild = (f" or build the {module} with dtype='{array.dtype.name}'"
                    if array.dtype.name in SUPPORTED_DTYPES else "")
         raise TypeError(
-            f"{owner}: {name} must have dtype {dtype.name} (the dtype of the {owner}), "
-            f"got {kind} dtype {array.dtype.name}; convert it with .astype('{dtype.name}'){rebuild}"
+            f"{owner}: {name} must have dtype {dtype.name} (the dtype of the {module}), "
+            f"got {kind} dtype {array.dtype.name}; convert it with {convert or f'.astype({dtype.name!r})'}{rebuild}"
         )
 
 

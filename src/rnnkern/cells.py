@@ -1,27 +1,36 @@
 """Single-step cells: RNNCell, LSTMCell, GRUCell (PyTorch's API, names and weight layouts)."""
 
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Tuple, Union
+
 from . import _params
-from ._module import ParamModule
+from ._module import Array, ParamModule
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._training import TrainableCell
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 
+State = Union[None, Array, Tuple[Optional[Array], Optional[Array]]]  # h, or (h, c) for the LSTMCell
+Seed = Union[None, int, Any]  # or a numpy.random.Generator
+
+
 class _Cell(TrainableCell, ParamModule):
     gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, *, device="cpu", dtype="float32", seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, device: str = "cpu",
+                 dtype: Any = "float32", seed: Seed = None):
         name = type(self).__name__
         self.input_size = check_size("input_size", input_size, name)
         self.hidden_size = check_size("hidden_size", hidden_size, name)
         self.bias = check_bool("bias", bias, name)
         self._setup(device, dtype)
         shapes = _params.param_shapes(self.gates, self.input_size, self.hidden_size, self.bias)
-        self._set_params(_params.init_params(shapes, self.hidden_size, seed))
+        self._init_params(shapes, seed)
         self._recurrence = self._make_recurrence()
 
     @classmethod
-    def from_state_dict(cls, state_dict, device="cpu", dtype=None, **options):
+    def from_state_dict(cls, state_dict: Mapping[str, Any], device: str = "cpu", dtype: Any = None, **options):
         """A cell holding these weights (PyTorch names); sizes and bias are read off the arrays,
         the dtype too unless ``dtype`` is given. ``options``: nonlinearity (RNNCell) or
         linear_before_reset (GRUCell)."""
@@ -37,7 +46,18 @@ class _Cell(TrainableCell, ParamModule):
     def _options(self):
         return {}
 
-    def __call__(self, input, state=None):
+    def __call__(self, input: Array, state: State = None) -> State:
+        """One step: ``h' = cell(input, h)``, or ``h', c' = cell(input, (h, c))`` for the LSTMCell.
+
+        Args:
+            input: (B, input_size), or (input_size,) unbatched; an array of the cell's device and
+                dtype (NumPy or CuPy; torch tensors and nested lists are read too).
+            state: h, or (h, c) for the LSTMCell, each (B, hidden_size), or (hidden_size,)
+                unbatched; None means zeros.
+
+        Returns:
+            The new state, same structure and shapes as ``state``: fresh arrays on the cell's device.
+        """
         x, batched = self._input(input)
         (h_name, h), c_part = self._split_state(state)
         h = self._hidden(h_name, h, x.shape[0], batched)
@@ -101,8 +121,8 @@ class RNNCell(_Cell):
     gates = 1
     _option_names = ("nonlinearity",)
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, device="cpu",
-                 dtype="float32", seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
+                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None):
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
 
@@ -166,8 +186,8 @@ class GRUCell(_Cell):
     gates = 3
     _option_names = ("linear_before_reset",)
 
-    def __init__(self, input_size, hidden_size, bias=True, linear_before_reset=True, *, device="cpu",
-                 dtype="float32", seed=None):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, linear_before_reset: bool = True, *,
+                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRUCell")
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
 

@@ -1,8 +1,17 @@
-"""The ``rnnkern`` command: ``rnnkern bench``, ``rnnkern info``, ``rnnkern gradflow``."""
+"""The ``rnnkern`` command: ``rnnkern bench``, ``rnnkern info``, ``rnnkern gradflow``; also ``python -m rnnkern``."""
+
+from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from typing import Optional, Sequence
+
+from . import __version__
+
+# what ``rnnkern --help`` says, in plain text (the module docstring is reST, for the docs)
+DESCRIPTION = ("rnnkern: RNN, LSTM and GRU kernels on NumPy (CPU) and CuPy (GPU). "
+               "Run 'rnnkern COMMAND --help' for a command's options.")
 
 # subcommand -> module defining add_arguments(parser) and run(args) -> exit status
 COMMANDS = {
@@ -12,8 +21,10 @@ COMMANDS = {
 }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="rnnkern", description=__doc__.splitlines()[0])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="rnnkern", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"rnnkern {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():

@@ -35,7 +35,7 @@ class _Layer(TrainableLayer, ParamModule):
         self.num_directions = 2 if self.bidirectional else 1
         self.dropout = check_dropout(dropout, self.num_layers, name)
         self._setup(device, dtype)
-        self._set_params(_params.init_params(self._shapes(), self.hidden_size, seed))
+        self._init_params(self._shapes(), seed)
         self._recurrence = self._make_recurrence()
         self._dropout_generator = dropout_generator(seed)
 
@@ -104,10 +104,10 @@ class _Layer(TrainableLayer, ParamModule):
         name = type(self).__name__
         x = self._checked_input(x, (2, 3), "2D (unbatched) or 3D")
         batched = x.ndim == 3
+        if x.shape[1 if batched and self.batch_first else 0] == 0:  # the shape as the caller gave it
+            raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
         if not batched:
             x = x[None] if self.batch_first else x[:, None]
-        if x.shape[1 if self.batch_first else 0] == 0:
-            raise ValueError(f"{name}: input must have at least one time step, got shape {tuple(x.shape)}")
         return self._backend.xp.ascontiguousarray(x), batched
 
     def _state_tensor(self, name, value, batch, batched, features=None):
@@ -194,6 +194,20 @@ class _Layer(TrainableLayer, ParamModule):
         return y, h_n, c_n
 
     def __call__(self, input, state=None, lengths=None):
+        """The whole sequence: ``output, h_n = layer(input, h_0)``, or
+        ``output, (h_n, c_n) = lstm(input, (h_0, c_0))``.
+
+        Args:
+            input: (T, B, input_size), (B, T, input_size) with batch_first, or (T, input_size)
+                unbatched; an array of the layer's device and dtype.
+            state: h_0, or (h_0, c_0) for the LSTM, each (num_layers * D, B, hidden_size), or
+                (num_layers * D, hidden_size) unbatched; None means zeros.
+            lengths: B integers in 1..T (batched input only), as packed sequences: outputs past a
+                sequence's end are zero and its final state is the one at its last step.
+
+        Returns:
+            output (T, B, D * hidden_size) in the input's layout, and the final state, shaped as ``state``.
+        """
         h_arg, c_arg = self._split_state(state)
         y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
         return y, self._pack_state(h_n, c_n)

@@ -186,7 +186,7 @@ def build_variants(cfg, names=VARIANTS, seed=0):
                                                 device=cfg.device, dtype=cfg.dtype, seed=seed)
     backend, x_host = layer._backend, make_input(cfg, seed)
     xp, x = backend.xp, rnnkern.asarray(x_host, device=cfg.device)
-    layers = _layer_params(layer.parameters(), cfg.num_layers)
+    layers = _layer_params(dict(layer.named_parameters()), cfg.num_layers)
     timer = "host" if cfg.device == "cpu" else "cupy"
     variants, skipped = [], {}
     for name in names:
