@@ -7,32 +7,34 @@ import numpy as np
 from . import _params
 from ._backend import device_of
 from ._dropout import check_dropout, dropout_generator
+from ._layer_options import LayerOptions
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
 from ._training import TrainableLayer
+from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(TrainableLayer, ParamModule):
+class _Layer(LayerOptions, TrainableLayer, ParamModule):
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
-    _option_names = ("dropout",)
+    _option_names = ("dropout",) + OPTION_NAMES
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
         name = type(self).__name__
         self.input_size = check_size("input_size", input_size, name)
         self.hidden_size = check_size("hidden_size", hidden_size, name)
         self.num_layers = check_size("num_layers", num_layers, name)
         self.bias = check_bool("bias", bias, name)
         self.batch_first = check_bool("batch_first", batch_first, name)
-        self.bidirectional = check_bool("bidirectional", bidirectional, name)
-        self.num_directions = 2 if self.bidirectional else 1
+        self._init_options(check_bool("bidirectional", bidirectional, name), options,
+                           getattr(self, "nonlinearity", None), self.proj_size)
         self.dropout = check_dropout(dropout, self.num_layers, name)
         self._setup(device, dtype)
         self._init_params(self._shapes(), seed)
@@ -46,7 +48,7 @@ class _Layer(TrainableLayer, ParamModule):
 
     def _direction_recurrence(self, suffix):
         """The recurrence of one layer and direction (the LSTM's binds that direction's projection)."""
-        return self._recurrence
+        return self._variant_recurrence(suffix)
 
     def _directions(self, layer):
         """(direction, key suffix) of one layer, in PyTorch's order: _lk, then _lk_reverse."""
@@ -64,6 +66,8 @@ class _Layer(TrainableLayer, ParamModule):
             if self.proj_size:  # torch's LSTM with projections: W_hh reads the P-wide h; W_hr last
                 shapes[f"weight_hh{suffix}"] = (self.gates * self.hidden_size, self.proj_size)
                 shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
+            if self.peephole:  # ONNX's P: (p_i, p_o, p_f)
+                shapes[f"weight_p{suffix}"] = (3 * self.hidden_size,)
         return shapes
 
     @classmethod
@@ -90,13 +94,14 @@ class _Layer(TrainableLayer, ParamModule):
         return {}
 
     def _rebuild_options(self):
-        return {**self._options(), "batch_first": self.batch_first, "dropout": self.dropout}
+        return {**self._options(), **self._option_values(), "batch_first": self.batch_first, "dropout": self.dropout}
 
     def _extra_repr(self):
         # torch.nn's order and defaults
         defaults = {"proj_size": 0, "num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
                     "bidirectional": False}
-        return "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v)
+        return "".join([f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v]
+                       + [f", {k}={v!r}" for k, v in self._option_values().items()])
 
     # --- input checks ------------------------------------------------------------------------
     def _input(self, x):
@@ -158,7 +163,7 @@ class _Layer(TrainableLayer, ParamModule):
             y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
             y_tm = y.transpose(1, 0, 2) if self.batch_first else y
             for d, suffix in self._directions(layer):
-                self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
+                self._run(layer_input, suffix, self._reverse(d), layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
                           h_n, c_n, active)
             layer_input = y
         if order is not None:
@@ -208,7 +213,7 @@ class _Layer(TrainableLayer, ParamModule):
         Returns:
             output (T, B, D * hidden_size) in the input's layout, and the final state, shaped as ``state``.
         """
-        h_arg, c_arg = self._split_state(state)
+        h_arg, c_arg = self._split_state(self._state_or_initial(state, input))
         y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
         return y, self._pack_state(h_n, c_n)
 
@@ -248,16 +253,17 @@ class RNN(_Layer):
 """ + _LAYER_ARGS
     gates = 1
 
-    _option_names = ("nonlinearity", "dropout")
+    _option_names = ("nonlinearity", "dropout") + OPTION_NAMES
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
-        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity=None, bias=True, batch_first=False,
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
+        self.nonlinearity = nonlinearity and check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
+        self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
     def _make_recurrence(self):
-        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
+        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity or "tanh")
 
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
@@ -276,26 +282,26 @@ class LSTM(_Layer):
     direction has ``weight_hr_lk`` (P, H). ``from_state_dict`` reads P off ``weight_hr_l0``.
 """ + _LAYER_ARGS
     gates = 4
+    _kind = "LSTM"
+    _option_names = _Layer._option_names + LSTM_OPTION_NAMES[:1]  # peephole is read off the keys
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
-                 *, dropout=0.0, proj_size=0, device="cpu", dtype="float32", seed=None):
+                 *, dropout=0.0, proj_size=0, device="cpu", dtype="float32", seed=None, **options):
         self.proj_size = check_proj_size(proj_size, hidden_size, "LSTM")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
 
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
 
     def _direction_recurrence(self, suffix):
-        if not self.proj_size:
-            return self._recurrence
-        return ProjectedLSTMRecurrence(self._recurrence, self._params["weight_hr" + suffix])
+        rec = self._variant_recurrence(suffix)
+        return ProjectedLSTMRecurrence(rec, self._params["weight_hr" + suffix]) if self.proj_size else rec
 
     @classmethod
     def _sizes_from(cls, arrays):
-        if "weight_hr_l0" not in arrays:
-            return super()._sizes_from(arrays)
-        return projected_sizes(arrays, cls.__name__)
+        sizes = super()._sizes_from(arrays) if "weight_hr_l0" not in arrays else projected_sizes(arrays, cls.__name__)
+        return (*sizes[:2], {**sizes[2], **({"peephole": True} if "weight_p_l0" in arrays else {})})
 
 
 class GRU(_Layer):
@@ -305,13 +311,14 @@ class GRU(_Layer):
     Call: ``output, h_n = gru(input, state=None, lengths=None)``, shapes as :class:`RNN`.
 """ + _LAYER_ARGS
     gates = 3
-    _option_names = ("linear_before_reset", "dropout")
+    _kind = "GRU"
+    _option_names = ("linear_before_reset", "dropout") + OPTION_NAMES
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
-                 linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
+                 linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRU")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
 
     def _make_recurrence(self):
         return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
