@@ -70,9 +70,11 @@ def _floats(name, values, owner):
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{owner}: {name} must be a sequence of floats or None, got {type(values).__name__}")
     values = list(values)
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real) or math.isnan(v)]
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)]
     if bad:
         raise TypeError(f"{owner}: {name} must hold real numbers, got {bad[0]!r}")
+    if not all(map(math.isfinite, values)):
+        raise ValueError(f"{owner}: {name} must hold finite numbers, got {list(values)}")
     return tuple(float(v) for v in values)
 
 
