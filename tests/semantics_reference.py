@@ -83,7 +83,8 @@ def run(kind, sd, x, *, num_layers=1, direction="forward", h0=None, c0=None, len
     D = 2 if direction == "bidirectional" else 1
     H = sd["weight_hh_l0"].shape[1]
     per = {"RNN": 1, "GRU": 2, "LSTM": 3}[kind]
-    names = list(activations or {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}[kind])
+    defaults = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+    names = list(activations or defaults[kind])
     if len(names) == per:
         names = names * D
     fs = functions(names, activation_alpha, activation_beta)

@@ -153,7 +153,8 @@ def test_reverse_is_the_reverse_half_of_a_bidirectional_layer(kind, device, dtyp
 def test_defaults_run_the_default_recurrences():
     from rnnkern._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
     for layer, cls in [(rnnkern.RNN(2, 3, activations=["Relu"]), RNNRecurrence),
-                       (rnnkern.LSTM(2, 3, bidirectional=True, activations=["sigmoid", "TANH", "tanh"]), LSTMRecurrence),
+                       (rnnkern.LSTM(2, 3, bidirectional=True, activations=["sigmoid", "TANH", "tanh"]),
+                        LSTMRecurrence),
                        (rnnkern.GRU(2, 3, activation_alpha=[0.5]), GRURecurrence)]:
         assert all(type(layer._direction_recurrence(s)) is cls for _, _, s in layer._suffixes())
         assert all(v is None for v in layer._semantics.variants)
@@ -237,3 +238,67 @@ def test_reverse_and_options_survive_to_and_state_dict():
     assert again is gru
     rebuilt = rnnkern.GRU.from_state_dict(gru.state_dict(), **gru._option_values())
     assert rebuilt._semantics == gru._semantics and rebuilt.direction == "reverse"
+
+
+def _cell_options(opts):
+    return {k: v for k, v in opts.items() if k not in ("direction", "peephole")}
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_hand_loop_of_cells_equals_the_layer(seed, device, dtype):
+    cfg = random_config(seed + 3000)
+    cfg["opts"]["direction"] = ["forward", "reverse"][seed % 2]
+    if len(cfg["opts"].get("activations", ())) > PER[cfg["kind"]]:  # a cell takes one direction's
+        del cfg["opts"]["activations"]
+    cfg["L"], cfg["lengths"], cfg["batch_first"] = 1, False, False
+    layer = build(cfg, device, dtype, seed)
+    sd = {k[:-len("_l0")]: v for k, v in layer.state_dict().items()}
+    cell = getattr(rnnkern, cfg["kind"] + "Cell").from_state_dict(sd, device=device, **_cell_options(cfg["opts"]))
+    x, _, h0, c0 = inputs(cfg, layer)
+    xp, lstm = layer.xp, cfg["kind"] == "LSTM"
+    h, c = xp.asarray(h0[0].astype(dtype)), xp.asarray(c0[0].astype(dtype))
+    state = (h, c) if lstm else h
+    xin = xp.asarray(x.astype(dtype))
+    y, state_n = layer(xin, tuple(s[None] for s in state) if lstm else state[None])
+    steps = range(cfg["T"] - 1, -1, -1) if cfg["opts"]["direction"] == "reverse" else range(cfg["T"])
+    for t in steps:
+        state = cell(xin[t], state)
+        assert_close(state[0] if lstm else state, to_numpy(y[t]), dtype, scale=10)
+    for ours, theirs in zip(state if lstm else (state,), state_n if lstm else (state_n,)):
+        assert_close(ours, to_numpy(theirs[0]), dtype, scale=10)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cell_gradients_match_finite_differences(seed, device):
+    cfg = random_config(seed + 4000)
+    opts = _cell_options(cfg["opts"])
+    if len(opts.get("activations", ())) > PER[cfg["kind"]]:
+        del opts["activations"]
+    if cfg["kind"] == "LSTM":
+        opts["peephole"] = True
+    cell = getattr(rnnkern, cfg["kind"] + "Cell")(cfg["I"], cfg["H"], bias=cfg["bias"], device=device,
+                                                  dtype="float64", seed=seed, **opts)
+    rng, xp, lstm = cfg["rng"], cell.xp, cfg["kind"] == "LSTM"
+    x = xp.asarray(rng.standard_normal((cfg["B"], cfg["I"])))
+    h, c = (xp.asarray(a) for a in rng.standard_normal((2, cfg["B"], cfg["H"])))
+    state = (h, c) if lstm else h
+    new, tape = cell.forward_train(x, state)
+    w = [rng.standard_normal((cfg["B"], cfg["H"])) for _ in range(2)]
+
+    def loss():
+        out = cell(x, state)
+        return sum((to_numpy(o) * wi).sum() for o, wi in zip(out if lstm else (out,), w))
+
+    dx, dstate, dparams = cell.backward(tape, tuple(xp.asarray(a) for a in w) if lstm else xp.asarray(w[0]))
+    assert set(dparams) == set(cell._params)
+    for name, array, grad in [("x", x, dx)] + [(k, cell._params[k], dparams[k]) for k in cell._params]:
+        for _ in range(4):
+            index = tuple(int(rng.integers(s)) for s in array.shape)
+            old = float(array[index])
+            _set(array, index, old + 1e-6)
+            up = loss()
+            _set(array, index, old - 1e-6)
+            down = loss()
+            _set(array, index, old)
+            np.testing.assert_allclose(to_numpy(grad)[index], (up - down) / 2e-6, rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{name}{index} {cfg['kind']}Cell {opts}")

@@ -1,7 +1,7 @@
 """The layers' side of ONNX's options (see _semantics.py): attributes, per-direction recurrences,
 the reverse-only direction, peephole parameters and ``initial_state``. Mixed into _Layer."""
 
-from . import _semantics
+from . import _params, _semantics
 from ._recurrence import RNNRecurrence
 from ._variant_recurrence import VariantGRURecurrence, VariantLSTMRecurrence, VariantRNNRecurrence
 
@@ -112,3 +112,27 @@ class LayerOptions:
             bk = moved._backend
             moved.initial_state = tuple(bk.asarray(a) for a in init) if isinstance(init, tuple) else bk.asarray(init)
         return moved
+
+
+class CellOptions(LayerOptions):
+    """ONNX's options on a cell: those of one direction (no ``direction``); peepholes are ``weight_p``."""
+
+    def _init_cell_options(self, options, nonlinearity=None):
+        if "direction" in options:
+            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword argument 'direction' "
+                            f"(a cell runs one step; use a layer for direction)")
+        self._init_options(False, options, nonlinearity)
+
+    def _cell_shapes(self):
+        shapes = _params.param_shapes(self.gates, self.input_size, self.hidden_size, self.bias)
+        if self.peephole:
+            shapes["weight_p"] = (3 * self.hidden_size,)
+        return shapes
+
+    def _cell_recurrence(self):
+        return self._variant_recurrence("")
+
+    def _state_or_initial(self, state, input):
+        return state
+
+    initial_state = None  # cells take their state in each call

@@ -200,7 +200,7 @@ class TrainableCell:
         c = self._hidden(c_part[0], c_part[1], x.shape[0], batched).copy() if c_part else None
         p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
         saved, h_new, c_new = forward_train_direction(
-            self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
+            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
             h, c, out, np.array([x.shape[0]]), False)
         tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
@@ -224,7 +224,7 @@ class TrainableCell:
         dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
         p = self._params
         grads, dx, dh0, dc0 = backward_direction(
-            self._recurrence, p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
+            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
             tape.c0, None, dh, dc, np.array([batch]), False)
         dx = dx[0] if tape.batched else dx[0, 0]
         return dx, self._user_state(dh0, dc0, tape.batched), grads

@@ -7,6 +7,7 @@ import numpy as np
 from . import _params
 from ._backend import device_of
 from ._dropout import check_dropout, dropout_generator
+from ._layer_docs import LAYER_ARGS as _LAYER_ARGS
 from ._layer_options import LayerOptions
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
@@ -206,7 +207,8 @@ class _Layer(LayerOptions, TrainableLayer, ParamModule):
             input: (T, B, input_size), (B, T, input_size) with batch_first, or (T, input_size)
                 unbatched; an array of the layer's device and dtype.
             state: h_0, or (h_0, c_0) for the LSTM, each (num_layers * D, B, hidden_size), or
-                (num_layers * D, hidden_size) unbatched; None means zeros.
+                (num_layers * D, hidden_size) unbatched; None means ``initial_state`` (zeros when that
+                is None).
             lengths: B integers in 1..T (batched input only), as packed sequences: outputs past a
                 sequence's end are zero and its final state is the one at its last step.
 
@@ -218,30 +220,6 @@ class _Layer(LayerOptions, TrainableLayer, ParamModule):
         return y, self._pack_state(h_n, c_n)
 
 
-_LAYER_ARGS = """
-    Args:
-        input_size: the number of features of the input.
-        hidden_size: the number of features of the hidden state.
-        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        bias: if False, no ``bias_ih_l*`` / ``bias_hh_l*``.
-        batch_first: input and output are (B, T, F) instead of (T, B, F) (states stay (L*D, B, H)).
-        bidirectional: add a reverse direction per layer; outputs are concatenated (D = 2).
-        dropout (keyword-only): as torch.nn, in ``forward_train`` only (never in ``layer(...)``), each layer's
-            output but the last's is kept with probability 1 - dropout and scaled by 1 / (1 - dropout), or
-            zeroed, before the next layer reads it; masks from ``forward_train``'s ``generator``.
-        device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
-        dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
-        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation and of the layer's own
-            dropout generator (used by forward_train when it is given no generator).
-
-    Inputs: ``input`` (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
-    (T, input_size); ``lengths``: B integers in 1..T, in any order (as packed sequences: outputs past a
-    sequence's length are zero, its final state is the one after its last step, and the reverse
-    direction starts at its last step).
-
-    Weights, per layer k and direction (suffix ``_lk`` or ``_lk_reverse``): ``weight_ih_lk``
-    (G*H, input_size for k = 0 else D*H), ``weight_hh_lk`` (G*H, H), ``bias_ih_lk``, ``bias_hh_lk`` (G*H,).
-"""
 
 
 class RNN(_Layer):
