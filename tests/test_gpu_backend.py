@@ -27,8 +27,7 @@ except ImportError:
 # gates, which are bounded by 1; four such roundings plus the output's give ~2.5e-3, so 1e-2
 # leaves headroom for cuBLAS's float16 GEMM (float32 accumulation) without hiding real bugs.
 GPU_TOL = {"float16": 1e-2, "float32": 1e-5, "float64": 1e-12}
-# Fused kernel vs unfused CuPy ufuncs on the same device: only FMA contraction and rounding order differ.
-FUSED_TOL = {"float16": 2 ** -10, "float32": 1e-6, "float64": 1e-12}
+FUSED_TOL = kernel_cases.FUSED_TOL
 LAYERS = [(rnnkern.RNN, {"nonlinearity": "tanh"}), (rnnkern.RNN, {"nonlinearity": "relu"}), (rnnkern.LSTM, {}),
           (rnnkern.GRU, {"linear_before_reset": True}), (rnnkern.GRU, {"linear_before_reset": False})]
 CELLS = [(RNNCell, {"nonlinearity": "tanh"}), (RNNCell, {"nonlinearity": "relu"}), (LSTMCell, {}),
@@ -75,30 +74,6 @@ def test_asarray_round_trip(device):
 
 
 # --- on a GPU -------------------------------------------------------------------------------
-def _unfused(step, cp, a):
-    """The step in plain CuPy ufuncs, float32 or wider: the fused kernel's reference."""
-    H = a["h_prev"].shape[1]
-
-    def sig(x):
-        return cp.tanh(x * 0.5) * 0.5 + 0.5
-    gx, gh = a["gx"], a["gh"]
-    if step.startswith("rnn"):
-        s = gx + gh
-        return {"h": cp.tanh(s) if step == "rnn_tanh" else cp.maximum(s, 0)}
-    if step == "lstm":
-        i, f, g, o = (gx[:, k * H:(k + 1) * H] + gh[:, k * H:(k + 1) * H] for k in range(4))
-        c = sig(f) * a["c_prev"] + sig(i) * cp.tanh(g)
-        return {"h": sig(o) * cp.tanh(c), "c": c}
-    r = sig(gx[:, :H] + gh[:, :H])
-    z = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
-    if step == "gru_two_phase":
-        n = cp.tanh(gx[:, 2 * H:] + a["gh_n"])
-        return {"rh": r * a["h_prev"], "h": (1 - z) * n + z * a["h_prev"]}
-    b = a["b_hn"] if step == "gru" else 0
-    n = cp.tanh(gx[:, 2 * H:] + r * (gh[:, 2 * H:] + b))
-    return {"h": (1 - z) * n + z * a["h_prev"]}
-
-
 def _flat(result):
     """Every array (as NumPy) in a nested tuple / list / dict result, in a fixed order."""
     if isinstance(result, dict):
@@ -140,11 +115,7 @@ class TestOnGpu:
     @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
     @pytest.mark.parametrize("step", kernel_cases.STEPS)
     def test_fused_matches_unfused(self, gpu, step, dtype, shape, layout, alias):
-        values = kernel_cases.draw(step, *shape, dtype, np.random.default_rng(0))
-        got = kernel_cases.run(gpu, cupy, step, values, kernel_cases.LAYOUTS[layout], alias)
-        wide = "float32" if dtype == "float16" else dtype  # the kernels compute float16 in float32
-        ref = _unfused(step, cupy, {k: cupy.asarray(v.astype(wide)) for k, v in values.items()})
-        kernel_cases.check_close(got, {k: cupy.asnumpy(v) for k, v in ref.items()}, values, FUSED_TOL[dtype])
+        kernel_cases.check_fused_matches_unfused(gpu, cupy, step, dtype, shape, layout, alias, FUSED_TOL[dtype])
 
     @pytest.mark.parametrize("dtype", ["float32", "float64"])
     @pytest.mark.parametrize("step", kernel_cases.ALL_STEPS)

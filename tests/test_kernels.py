@@ -144,6 +144,21 @@ def test_host_kernels_match_numpy_backend(host, step, dtype, shape, layout):
         kernel_cases.check_close(got, expected, values, HOST_TOL[dtype])
 
 
+@pytest.mark.parametrize("alias", [False, True])
+@pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("step", kernel_cases.STEPS)
+def test_host_fused_matches_unfused(host, step, dtype, layout, alias):
+    """test_gpu_backend's test_fused_matches_unfused, run here with the host builds: the same
+    helper, the same reference, so a mismatch in it (keys, shapes) shows without a GPU."""
+    backend, fake, dtypes = host
+    if dtype not in dtypes:
+        pytest.skip("this g++ has no _Float16: float16 storage is checked by NVRTC only")
+    for shape in [(4, 8), (1, 1), (3, 33)]:
+        kernel_cases.check_fused_matches_unfused(backend, fake, step, dtype, shape, layout, alias,
+                                                 kernel_cases.FUSED_TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("step", kernel_cases.STEPS)
 def test_host_kernels_extreme_inputs_stay_finite(host, step, dtype):
