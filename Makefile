@@ -27,9 +27,12 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
 # On a GPU machine without network (.venv cannot be built there) the system python3 is used.
+# Without a usable GPU both stop at once with one line and a nonzero exit (tests/gpu_preflight.py).
+GPU_PY = $$(if [ -x $(BIN)/python ] && $(BIN)/python -c 'import cupy' 2>/dev/null; then echo $(BIN)/python; \
+	else echo $(PYTHON); fi)
+
 test-gpu:
-	@if [ -x $(BIN)/python ] && $(BIN)/python -c 'import cupy' 2>/dev/null; then py=$(BIN)/python; \
-	else py=$(PYTHON); fi; PYTHONPATH=src $$py -m pytest -m gpu -rs
+	@py=$(GPU_PY); PYTHONPATH=src $$py tests/gpu_preflight.py && PYTHONPATH=src $$py -m pytest -m gpu -p no:cacheprovider
 
 bench: $(VENV)/.bench-installed
 	$(BENCH_ENV) $(BIN)/rnnkern bench
