@@ -184,3 +184,22 @@ class TestOnGpu:
             assert g.dtype == np.float16
             np.testing.assert_allclose(cupy.asnumpy(g).astype("float64"), w, rtol=GPU_TOL["float16"],
                                        atol=GPU_TOL["float16"])
+
+    @pytest.mark.parametrize("cls", [rnnkern.LSTM, rnnkern.GRU])
+    def test_torch_cuda_tensors(self, gpu, cls):
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+        if not torch.cuda.is_available():
+            pytest.skip("this PyTorch has no CUDA")
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as ours
+        model = getattr(torch.nn, cls.__name__)(3, 4).cuda()
+        for state_dict in (model.state_dict(), dict(model.named_parameters())):  # the latter requires grad
+            for device in ("cpu", "gpu"):
+                layer = cls.from_state_dict(state_dict, device=device)
+                for key, value in state_dict.items():
+                    np.testing.assert_array_equal(rnnkern.asarray(layer.state_dict()[key], device="cpu"),
+                                                  value.detach().cpu().numpy())
+        x = torch.randn(5, 2, 3, device="cuda", requires_grad=True)
+        layer = cls.from_state_dict(model.state_dict(), device="gpu")
+        y, _ = layer(gpu.asarray(x), lengths=torch.tensor([5, 2], device="cuda"))
+        want = model(x[:, :1])[0].detach().cpu().numpy()  # the full-length sequence, alone
+        np.testing.assert_allclose(cupy.asnumpy(y[:, :1]), want, rtol=1e-4, atol=1e-5)

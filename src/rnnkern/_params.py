@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ._backend import device_of
+from ._backend import to_host
 
 
 def param_shapes(gates, input_size, hidden_size, bias, suffix=""):
@@ -32,12 +32,8 @@ def read_state_dict(state_dict, owner):
                         f"got {type(state_dict).__name__}")
     arrays = {}
     for name, value in state_dict.items():
-        if device_of(value) == "gpu":
-            value = value.get()
-        elif hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on CUDA
-            value = value.detach().cpu().numpy()
         try:
-            arrays[name] = np.asarray(value)
+            arrays[name] = np.asarray(to_host(value))  # CuPy, torch (CUDA, requiring grad), NumPy, lists
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{owner}.from_state_dict: state_dict[{name!r}] is not array-like ({exc})") from None
     return arrays

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._errors import DeviceUnavailableError
 from .._validate import resolve_dtype
+from ._host import detached, device_of, to_host  # noqa: F401 (re-exported)
 from ._numpy import NumpyBackend
 
 DEVICES = ("cpu", "gpu", "auto")
@@ -71,13 +72,6 @@ def get_backend(device):
 def available_devices():
     """The devices usable here, e.g. ["cpu"] or ["cpu", "gpu"]."""
     return ["cpu"] if gpu_unavailable_reason() else ["cpu", "gpu"]
-
-
-def device_of(array):
-    """'gpu' for device memory (a CuPy array, or anything with __cuda_array_interface__ such as a
-    CUDA torch tensor), 'cpu' for anything else."""
-    on_gpu = type(array).__module__.split(".")[0] == "cupy" or hasattr(array, "__cuda_array_interface__")
-    return "gpu" if on_gpu else "cpu"
 
 
 def asarray(x, device="cpu", dtype=None):

@@ -9,6 +9,7 @@ Semantics and argument conventions are those of ``NumpyBackend`` (see its docstr
 import numpy as np
 
 from .. import _kernels
+from ._host import detached, device_of, to_host
 
 
 def _blocks(name, array, count, hidden):
@@ -44,9 +45,13 @@ class CupyBackend:
         cp = self.xp
         if isinstance(x, cp.ndarray) and (dtype is None or x.dtype == dtype):
             return x
-        if isinstance(x, cp.ndarray) or hasattr(x, "__cuda_array_interface__"):
+        if isinstance(x, cp.ndarray):
             return cp.asarray(x, dtype=dtype)
-        return cp.asarray(np.asarray(x, dtype=dtype))
+        x = detached(x)  # a torch tensor that requires grad exports neither DLPack nor __cuda_array_interface__
+        if device_of(x) == "gpu":  # another library's device array (a CUDA torch tensor): no host round trip
+            on_device = cp.from_dlpack(x) if hasattr(x, "__dlpack__") else cp.asarray(x)
+            return on_device if dtype is None else on_device.astype(dtype, copy=False)
+        return cp.asarray(to_host(x) if hasattr(x, "cpu") else np.asarray(x, dtype=dtype), dtype=dtype)
 
     def to_numpy(self, array):
         return self.xp.asnumpy(array)
