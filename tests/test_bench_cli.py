@@ -136,3 +136,21 @@ def test_gpu_unavailable_is_reported(capsys):
         pytest.skip("a GPU is usable here")
     assert cli.main(["bench", "--device", "gpu", *TINY]) == 2
     assert "rnnkern bench: error: device='gpu'" in capsys.readouterr().err
+
+
+def test_gpu_torch_baseline_runs_without_tf32():
+    torch = pytest.importorskip("torch")
+    from rnnkern._bench import machine, torch_variants
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # cuDNN's default
+        info = machine.machine_info("gpu")
+        assert "TF32 ON in cudnn and cublas" in "\n".join(machine.format_header(info, "gpu"))
+        assert torch_variants.setup("gpu")
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        info = machine.machine_info("gpu")
+        assert info["torch"]["tf32"] == {"cudnn": False, "cublas": False}
+        assert "TF32 off (full float32 in cuDNN and cuBLAS)" in "\n".join(machine.format_header(info, "gpu"))
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

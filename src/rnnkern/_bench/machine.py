@@ -62,7 +62,15 @@ def torch_info():
     except Exception:
         blas = None
     return {"version": torch.__version__, "num_threads": torch.get_num_threads(), "blas": blas,
-            "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+            "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+            "tf32": {"cudnn": bool(torch.backends.cudnn.allow_tf32),
+                     "cublas": bool(torch.backends.cuda.matmul.allow_tf32)}}
+
+
+def tf32_text(torch):
+    """How PyTorch's float32 GPU math runs: "TF32 off" (full float32), or which library uses TF32."""
+    on = [name for name, allowed in (torch.get("tf32") or {}).items() if allowed]
+    return f"TF32 ON in {' and '.join(on)} (not full float32)" if on else "TF32 off (full float32 in cuDNN and cuBLAS)"
 
 
 def gpu_name():
@@ -117,7 +125,8 @@ def format_header(info, device, torch_selected=True):
     torch = info["torch"]
     if torch:
         lines.append(f"PyTorch: {torch['version']}, {torch['num_threads']} threads, its own BLAS {torch['blas'] or '?'}"
-                     + (f", cuDNN {torch['cudnn']}" if torch.get("cudnn") else ""))
+                     + (f", cuDNN {torch['cudnn']}" if torch.get("cudnn") else "")
+                     + (f"; {tf32_text(torch)}" if device == "gpu" else ""))
     elif torch_selected:
         lines.append("PyTorch: not installed (the torch and torch-cell baselines are left out)")
     if device == "gpu":

@@ -8,13 +8,17 @@ _LAYERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 def setup(device):
     """Configure PyTorch for a fair comparison (CPU: one thread per usable CPU, as the BLAS has;
-    GPU: cuDNN on). Returns False when PyTorch is not importable."""
+    GPU: cuDNN on, TF32 off: on Ampere and later cuDNN's RNNs would otherwise multiply in TF32, a
+    10-bit mantissa, while rnnkern's cuBLAS GEMMs are full float32). Returns False when PyTorch is
+    not importable."""
     try:
         import torch
     except ImportError:
         return False
     if device == "gpu":
         torch.backends.cudnn.enabled = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     else:
         torch.set_num_threads(usable_cpus())
     return True
