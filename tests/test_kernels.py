@@ -27,15 +27,30 @@ HOST_TOL = {"float32": 2e-6, "float64": 1e-12}
 
 requires_nvrtc = pytest.mark.skipif(_nvrtc.unavailable_reason() is not None,
                                     reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")
+NVRTC_MAJORS = _nvrtc.available_majors()
+# Each CUDA major's NVRTC (`make test` installs both: the nvrtc extra), skipped with the reason where missing.
+CUDA_MAJORS = [pytest.param(m, id=f"cuda{m}", marks=pytest.mark.skipif(
+    m not in NVRTC_MAJORS, reason=f"NVRTC of CUDA {m} not installed: pip install {_nvrtc.WHEELS[m]}"))
+    for m in _nvrtc.MAJORS]
 
 
 # --- NVRTC --------------------------------------------------------------------------------
-@requires_nvrtc
+@pytest.mark.parametrize("major", CUDA_MAJORS)
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("dtype", _kernels.DTYPES)
 @pytest.mark.parametrize("name", list(_kernels.KERNELS))
-def test_kernel_compiles_with_nvrtc(name, dtype, arch):
-    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch)
+def test_kernel_compiles_with_nvrtc(name, dtype, arch, major):
+    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch, major=major)
+    assert _nvrtc.version(major)[0] == major
+
+
+def test_nvrtc_found_in_each_wheel_layout():
+    """CUDA 12's wheel: nvidia/cuda_nvrtc/lib/libnvrtc.so.12; CUDA 13's: nvidia/cu13/lib/libnvrtc.so.13."""
+    for major in NVRTC_MAJORS:
+        path = _nvrtc.library_path(major)
+        assert path.endswith(f"libnvrtc.so.{major}") or f"nvrtc64_{major}" in path, path
+    with pytest.raises(ValueError, match="major must be one of 13, 12 .*got 11"):
+        _nvrtc.load(11)
 
 
 @requires_nvrtc
@@ -62,21 +77,39 @@ def test_nvrtc_bad_arguments():
 
 
 def test_nvrtc_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(_nvrtc, "_candidates", lambda: ["/nonexistent/libnvrtc.so.12"])
+    monkeypatch.setattr(_nvrtc, "_candidates", lambda major: [f"/nonexistent/libnvrtc.so.{major}"])
     _nvrtc.load.cache_clear()
     try:
-        with pytest.raises(_nvrtc.NvrtcUnavailableError, match=r"pip install nvidia-cuda-nvrtc-cu12.*rnnkern\[nvrtc\]"):
+        with pytest.raises(_nvrtc.NvrtcUnavailableError,
+                           match=r"pip install nvidia-cuda-nvrtc-cu12 \(CUDA 12\) or 'nvidia-cuda-nvrtc>=13,<14'"):
             _nvrtc.load()
+        with pytest.raises(_nvrtc.NvrtcUnavailableError, match=r"CUDA 13's libnvrtc.*'nvidia-cuda-nvrtc>=13,<14'"):
+            _nvrtc.load(13)
+        assert _nvrtc.available_majors() == [] and "libnvrtc.so.12" in _nvrtc.unavailable_reason()
     finally:
         _nvrtc.load.cache_clear()
+
+
+def test_cli_arch_implies_compile_kernels(monkeypatch, capsys):
+    from rnnkern import _cli_info
+
+    calls = []
+    monkeypatch.setattr(_cli_info, "compile_kernels", lambda archs: calls.append(archs) or 0)
+    assert main(["info", "--arch", "sm_80", "--arch", "sm_90"]) == 0
+    assert calls == [["sm_80", "sm_90"]] and "all kernels compiled" in capsys.readouterr().out
+    assert main(["info"]) == 0 and len(calls) == 1
 
 
 @requires_nvrtc
 def test_cli_compile_kernels(capsys):
     assert main(["info", "--compile-kernels", "--arch", "sm_90"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("rnnkern_")]
-    assert len(lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("rnnkern_")]
+    assert len(lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES) * len(NVRTC_MAJORS)
     assert all(line.endswith(": ok") for line in lines), lines
+    for major in NVRTC_MAJORS:  # every kernel x dtype with each NVRTC found
+        assert sum(f" NVRTC {major}." in line for line in lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES)
+    assert "all kernels compiled" in out
 
 
 def test_cli_info_reports_versions_and_gpu(capsys):
