@@ -62,6 +62,21 @@ def test_gpu_unavailable_is_explained():
     assert rnnkern.available_devices() == ["cpu"]
 
 
+@pytest.mark.parametrize("alias", ["cuda", "cuda:0"])
+def test_torch_device_names_mean_the_gpu(alias):
+    if GPU_REASON is None:
+        assert get_backend(alias) is get_backend("gpu")
+        assert LSTMCell(3, 4, device=alias).device == "gpu"
+    else:
+        with pytest.raises(DeviceUnavailableError, match=rf"device='{alias}' \(the GPU\)"):
+            get_backend(alias)
+        with pytest.raises(DeviceUnavailableError, match=rf"device='{alias}' \(the GPU\)"):
+            rnnkern.GRU(3, 4, device=alias)
+    with pytest.raises(ValueError, match=r"got 'cuda:1' \(torch's 'cuda' and 'cuda:0' also name the GPU\).*"
+                                         r"cupy.cuda.Device\(n\).use\(\)"):
+        get_backend("cuda:1")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_asarray_round_trip(device):
     host = np.arange(6, dtype="float64").reshape(2, 3)

@@ -42,8 +42,8 @@ def add_arguments(parser):
     configs = "; ".join(f"{name}: T={c['seq_len']} B={c['batch']} I={c['input_size']} H={c['hidden_size']}"
                         for name, c in CONFIGS.items())
     parser.add_argument("--cell", choices=CELLS + ("all",), default="all", help="which cell (default: all)")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
-                        help="auto: the GPU when usable, else the CPU (default)")
+    parser.add_argument("--device", choices=("cpu", "gpu", "cuda", "cuda:0", "auto"), default="auto",
+                        help="auto: the GPU when usable, else the CPU (default); cuda, cuda:0: the GPU")
     parser.add_argument("--dtype", choices=("float16", "float32", "float64"), default="float32",
                         help="default float32 (float16: GPU only)")
     parser.add_argument("--config", choices=tuple(CONFIGS), default="default",
