@@ -124,6 +124,16 @@ class TestOnGpu:
         assert gpu.kernel("lstm_step", "float32") is first
         assert gpu.kernel("lstm_step", "float64") is not first
 
+    def test_wrong_arguments_named_after_the_kernel_is_warm(self, gpu):
+        # Launches skip rnnkern's checks once a kernel ran; CuPy's own TypeError must bring them back.
+        h, gates = cupy.zeros((2, 4), "float32"), cupy.zeros((2, 16), "float32")
+        gpu.lstm_step(gates, gates.copy(), h, h.copy(), h.copy())
+        with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float32 .*got numpy"):
+            gpu.lstm_step(gates, np.zeros((2, 16), "float32"), h, h.copy(), h.copy())
+        with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float32 .*got cupy"
+                                            r".*ndarray of dtype float64"):
+            gpu.lstm_step(gates, gates.copy(), h.astype("float64"), h.copy(), h.copy())
+
     @pytest.mark.parametrize("alias", [False, True])
     @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
     @pytest.mark.parametrize("shape", [(4, 8), (1, 1), (3, 33), (2, 100)])

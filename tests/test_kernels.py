@@ -8,6 +8,7 @@
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -295,3 +296,32 @@ def test_cupy_backend_rejects_bad_arrays(host):
         backend.rnn_step(h, np.zeros((2, 3)), h, "tanh")
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         backend.rnn_step(h, h, h, "gelu")
+
+
+def test_steps_check_arguments_once_not_per_step(host, monkeypatch):
+    """Defect 6 of issue 10: a sequence's steps launch from the remembered kernel without re-checking
+    their arguments (the layer checked its inputs; CuPy rejects wrong ones itself), and a wrong
+    argument after that still gets the message naming it."""
+    backend, fake, _ = host
+    backend.name = "cpu"  # the stand-in holds NumPy arrays
+    checks = []
+    real_check = backend._check
+    monkeypatch.setattr(backend, "_check", lambda *args: checks.append(args[0]) or real_check(*args))
+    try:
+        layer = rnnkern.LSTM(3, 4, device=backend, dtype="float64", seed=0)
+        x = np.random.default_rng(0).standard_normal((20, 2, 3))
+        layer(x)
+        first = len(checks)
+        assert first <= 1  # at most the first launch of lstm_step in float64 in this session
+        layer(x)
+        assert len(checks) == first  # 20 more steps, no checks
+    finally:
+        backend.name = "gpu"
+    h = np.zeros((2, 4))
+    with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float64 .*got numpy.ndarray "
+                                        r"of dtype float32"):
+        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16), "float32"), h, h, h)
+    not_an_array = types.SimpleNamespace(shape=(2, 4), dtype=np.dtype("float64"))
+    with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float64 .*got "
+                                        r"types.SimpleNamespace"):
+        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16)), not_an_array, h, h)

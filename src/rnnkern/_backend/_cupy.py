@@ -12,12 +12,19 @@ from .. import _kernels
 from ._host import detached, device_of, to_host
 
 
+_SLICES = {}  # (count, hidden) -> the column slices of the gate blocks, made once per size
+
+
 def _blocks(name, array, count, hidden):
     """The ``count`` gate blocks of ``array`` (..., count*hidden) as views, or a ValueError naming it."""
     if array.shape[-1] != count * hidden:
         raise ValueError(f"{name} must have {count}*hidden_size = {count * hidden} columns (hidden_size "
                          f"{hidden}), got shape {tuple(array.shape)}")
-    return tuple(array[..., k * hidden:(k + 1) * hidden] for k in range(count))
+    slices = _SLICES.get((count, hidden))
+    if slices is None:
+        slices = _SLICES[count, hidden] = tuple((Ellipsis, slice(k * hidden, (k + 1) * hidden))
+                                                for k in range(count))
+    return tuple([array[s] for s in slices])
 
 
 class CupyBackend:
@@ -38,6 +45,7 @@ class CupyBackend:
             return cupy_module.ElementwiseKernel(**_kernels.elementwise_args(name, dtype))
 
         self.kernel = kernel
+        self._ready = {}  # (kernel name, dtype) -> kernel, once the first launch's arguments were checked
 
     # --- arrays ------------------------------------------------------------
     def asarray(self, x, dtype=None):
@@ -149,8 +157,32 @@ class CupyBackend:
         self._launch("gru_backward_reset", (r, h_prev, d_rh), (da_r, dh_direct_out))
 
     def _launch(self, name, ins, outs):
-        """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype."""
+        """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype.
+
+        A step runs thousands of times per sequence, so nothing is re-checked per launch: cells and
+        layers validate their inputs once per call, and CuPy itself rejects any argument that is not a
+        CuPy array of the kernel's type T (TypeError); only then are the arguments checked one by
+        one, for a message that names the argument."""
+        try:
+            kernel = self._ready[name, outs[0].dtype]
+        except (KeyError, AttributeError, TypeError):
+            kernel = self._first_launch(name, ins, outs)
+        try:
+            kernel(*ins, *outs)
+        except TypeError:
+            self._check(name, ins, outs)
+            raise
+
+    def _first_launch(self, name, ins, outs):
+        """Check the arguments, build (or fetch) the kernel and remember it for later launches."""
+        self._check(name, ins, outs)
         dtype = outs[0].dtype
+        kernel = self._ready[name, dtype] = self.kernel(name, dtype.name)
+        return kernel
+
+    def _check(self, name, ins, outs):
+        """A TypeError naming the first argument that is not a CuPy array of the outputs' dtype."""
+        dtype = getattr(outs[0], "dtype", None)
         spec = _kernels.spec(name)
         for arg, array in zip(spec.in_params + spec.outputs, ins + outs):
             if not isinstance(array, self.xp.ndarray) or array.dtype != dtype:
@@ -159,7 +191,6 @@ class CupyBackend:
                 raise TypeError(f"{name}: {arg} must be a CuPy array of dtype {dtype} (the output's), got {got}")
         if dtype.name not in self.dtypes:
             raise TypeError(f"{name}: dtype must be one of {', '.join(self.dtypes)}, got {dtype.name}")
-        self.kernel(name, dtype.name)(*ins, *outs)
 
 
 def _rnn_kernel(prefix, nonlinearity):
