@@ -25,6 +25,19 @@ TOLERANCE = {"float16": (2e-3, 2e-3), "float32": (1e-5, 1e-5), "float64": (1e-10
 CPU_DTYPES = ["float32", "float64"]
 
 
+@pytest.fixture(scope="session")
+def host(tmp_path_factory):
+    """(CupyBackend on kernel_host.fake_cupy, running the kernels' g++ builds; the fake; the dtypes built)."""
+    import kernel_host
+    from rnnkern._backend._cupy import CupyBackend
+
+    if kernel_host.GXX is None:
+        pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
+    lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
+    fake = kernel_host.fake_cupy(lib)
+    return CupyBackend(fake), fake, dtypes
+
+
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param

@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 
 import kernel_cases
-import kernel_host
 import rnnkern
 from rnnkern import GRUCell, LSTMCell, RNNCell, _kernels, _nvrtc
-from rnnkern._backend._cupy import CupyBackend
 from rnnkern._backend._numpy import NumpyBackend
 from rnnkern.cli import main
 
@@ -156,15 +154,7 @@ def test_sources_found_in_wheel_layout(tmp_path):
 
 
 # --- the device functions on the host -----------------------------------------------------
-@pytest.fixture(scope="session")
-def host(tmp_path_factory):
-    if kernel_host.GXX is None:
-        pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
-    lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
-    fake = kernel_host.fake_cupy(lib)
-    return CupyBackend(fake), fake, dtypes
-
-
+# The `host` fixture (conftest.py): (CupyBackend on fake_cupy with the g++ builds, the fake, its dtypes).
 @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
 @pytest.mark.parametrize("shape", [(4, 8), (1, 1), (3, 33)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
