@@ -51,8 +51,8 @@ def add_arguments(parser):
                         help=f"sizes ({configs}); one layer each; the options below override them "
                              "(default: default; with --full: all three)")
     parser.add_argument("--full", action="store_true",
-                        help="the full sweep: every variant, every configuration (unless --config / --variants "
-                             "say otherwise); about 10 minutes on a 2-core CPU")
+                        help="the full sweep: every variant at every configuration (unless --config / --variants "
+                             "say otherwise); many times longer than the default run")
     for name in SIZE_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), type=_positive_int, default=None, metavar="N")
     parser.add_argument("--repeat", type=_positive_int, default=8, metavar="N",
