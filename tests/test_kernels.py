@@ -1,6 +1,7 @@
 """The fused CUDA kernels, checked without a GPU.
 
-1. Every kernel compiles with NVRTC for sm_80 and sm_90 in every dtype (NVRTC needs no GPU).
+1. Every kernel compiles with NVRTC for sm_80 and sm_90 in every dtype, with CUDA 12's and CUDA 13's
+   NVRTC (NVRTC needs no GPU; `make test` installs both through the `nvrtc` extra).
 2. The kernels' device functions, compiled as host C++ with g++, match the NumPy backend,
    driven through CupyBackend itself (with a NumPy stand-in for cupy, see kernel_host.py).
 """
