@@ -59,7 +59,7 @@ class CupyBackend:
         if device_of(x) == "gpu":  # another library's device array (a CUDA torch tensor): no host round trip
             on_device = cp.from_dlpack(x) if hasattr(x, "__dlpack__") else cp.asarray(x)
             return on_device if dtype is None else on_device.astype(dtype, copy=False)
-        return cp.asarray(to_host(x) if hasattr(x, "cpu") else np.asarray(x, dtype=dtype), dtype=dtype)
+        return cp.asarray(np.asarray(to_host(x), dtype=dtype))
 
     def to_numpy(self, array):
         return self.xp.asnumpy(array)
