@@ -6,12 +6,13 @@ nvidia-cuda-nvrtc-cu12 wheel (``pip install 'rnnkern[nvrtc-cuda12]'``), CUDA 13'
 nvidia-cuda-nvrtc 13.x (``'rnnkern[nvrtc-cuda13]'``, files under ``nvidia/cu13/``), or a
 CUDA toolkit (``CUDA_PATH`` / ``CUDA_HOME``, the system's library path).
 
-Why hand-written rather than CuPy's ``cupy.cuda.nvrtc`` or NVIDIA's ``cuda-bindings``: both
-are built for one CUDA major version (cupy-cuda12x and cuda-bindings 12.x load NVRTC 12
-only; the 13.x builds NVRTC 13 only) and CuPy's needs CuPy. This check must compile every
-kernel with NVRTC 12 *and* 13 in one test environment, with or without CuPy; the seven C
-functions used here have kept their signatures from CUDA 11 to 13, so loading each major's
-library by path is all it takes.
+Why hand-written rather than CuPy's ``cupy.cuda.nvrtc`` or NVIDIA's ``cuda-bindings``: this
+check must compile every kernel with NVRTC 12 *and* 13 in one test environment, with or without
+CuPy. CuPy's binding needs CuPy and loads one NVRTC per process, whichever its loader finds (with
+both wheels installed, cupy-cuda12x 14.2 picks NVRTC 13.5); cuda-bindings is released per CUDA
+major (12.x binds NVRTC 12, 13.x NVRTC 13), one per environment. The seven C functions used here
+have kept their signatures from CUDA 11 to 13, so loading each major's library by path is all it
+takes.
 """
 
 import ctypes
