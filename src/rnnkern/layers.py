@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 from . import _params
-from ._backend import device_of
+from ._backend import to_host
 from ._dropout import check_dropout, dropout_generator
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
@@ -126,7 +126,7 @@ class _Layer(TrainableLayer, ParamModule):
             return None
         if not batched:
             raise ValueError(f"{name}: lengths is only accepted with batched (3-D) input")
-        lengths = lengths.get() if device_of(lengths) == "gpu" else np.asarray(lengths)
+        lengths = to_host(lengths)  # a host copy of CuPy arrays and (CUDA) torch tensors too
         if lengths.size == 0:  # np.asarray([]) is float64; an empty list is a (wrong-sized) list of ints
             lengths = lengths.astype(np.int64)
         if lengths.dtype.kind not in "iu":
