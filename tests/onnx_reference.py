@@ -280,3 +280,98 @@ def reference_outputs(node, arrays):
     kw = {named[k]: v for k, v in arrays.items() if k in named}
     attrs = node_attributes(node)
     return present_outputs(node, onnx_rnn(node.op_type, **kw, **attrs))
+
+
+# ------------------------------------------------------------------ harness for the importer tests
+def fold_inputs(model, arrays, keep=("X", "sequence_lens")):
+    """A copy of a one-node model whose graph inputs (but ``keep``) become initializers holding ``arrays``."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    kept = [i for i in out.graph.input if i.name in keep]
+    for i in out.graph.input:
+        if i.name not in keep:
+            out.graph.initializer.append(numpy_helper.from_array(np.asarray(arrays[i.name]), i.name))
+    del out.graph.input[:]
+    out.graph.input.extend(kept)
+    return out
+
+
+def layer_outputs_as_onnx(y, state, batch_first):
+    """rnnkern's (y, h_n or (h_n, c_n)) of a one-layer model as ONNX's {Y, Y_h, Y_c} (same layout)."""
+    h, c = state if isinstance(state, tuple) else (state, None)
+    h, c = np.asarray(h), None if c is None else np.asarray(c)
+    y = np.asarray(y)
+    D = h.shape[0]
+    if batch_first:  # (B, T, D*H) -> (B, T, D, H); states (D, B, H) -> (B, D, H)
+        out = {"Y": y.reshape(*y.shape[:2], D, -1), "Y_h": h.transpose(1, 0, 2)}
+        if c is not None:
+            out["Y_c"] = c.transpose(1, 0, 2)
+    else:  # (T, B, D*H) -> (T, D, B, H)
+        out = {"Y": y.reshape(*y.shape[:2], D, -1).transpose(0, 2, 1, 3), "Y_h": h}
+        if c is not None:
+            out["Y_c"] = c
+    return out
+
+
+class ReferenceLayer:
+    """Stands in for a rnnkern layer built from an importer's LayerSpec, computing with ``onnx_rnn``:
+    lets the tests of options that the layers do not have yet be run, and checked, against this
+    reference (RNNKERN_TEST_REFERENCE_LAYERS=1). It has the attributes ``to_onnx`` reads."""
+
+    def __init__(self, spec, dtype="float64"):
+        from rnnkern._onnx_export import node_weights
+
+        self._node_weights = node_weights
+        o = dict(spec.options)
+        self.op, self._sd, self.initial_state = spec.op, spec.state_dict, spec.initial_state
+        self.input_size, self.hidden_size = o["input_size"], o["hidden_size"]
+        self.num_layers, self.batch_first = o.get("num_layers", 1), o.get("batch_first", False)
+        self.bidirectional = o.get("bidirectional", False)
+        self.direction = o.get("direction", "bidirectional" if self.bidirectional else "forward")
+        self.nonlinearity = o.get("nonlinearity", "tanh")
+        self.linear_before_reset = o.get("linear_before_reset", True)
+        self.clip, self.input_forget = o.get("clip"), o.get("input_forget", False)
+        D = 2 if self.bidirectional else 1
+        acts = o.get("activations")
+        if acts is None and self.op == "RNN":
+            acts = [self.nonlinearity.capitalize()]
+        acts = acts or DEFAULT_ACTIVATIONS[self.op]
+        self.activations = tuple(acts) * (D if len(acts) == len(DEFAULT_ACTIVATIONS[self.op]) else 1)
+        self.activation_alpha, self.activation_beta = o.get("activation_alpha"), o.get("activation_beta")
+        self.dtype, self.proj_size = np.dtype(dtype), 0
+
+    def state_dict(self):
+        return {k: np.array(v) for k, v in self._sd.items()}
+
+    def to_onnx(self, path=None, **kw):
+        from rnnkern._onnx_export import layer_to_onnx
+
+        named = type(self.op, (ReferenceLayer,), {})  # layer_to_onnx reads the op off the class name
+        clone = object.__new__(named)
+        clone.__dict__.update(self.__dict__)
+        return layer_to_onnx(clone, path, kw.get("opset"), kw.get("state_inputs", False), kw.get("lengths_input", False))
+
+    def __call__(self, x, state=None, lengths=None):
+        x = np.asarray(x, np.float64)
+        x = x.transpose(1, 0, 2) if self.batch_first else x
+        D, H = (2 if self.bidirectional else 1), self.hidden_size
+        state = self.initial_state if state is None else state
+        h0, c0 = state if isinstance(state, tuple) else (state, None)
+        attrs = {"direction": self.direction, "activations": list(self.activations), "clip": self.clip,
+                 "activation_alpha": self.activation_alpha, "activation_beta": self.activation_beta,
+                 "input_forget": self.input_forget, "linear_before_reset": int(self.linear_before_reset)}
+        h_n, c_n = [], []
+        for k in range(self.num_layers):
+            W, R, B, P = self._node_weights(self._sd, self.op, k, D, H)
+            rows = slice(k * D, (k + 1) * D)
+            Y, Y_h, Y_c = onnx_rnn(self.op, x, W, R, B, lengths, None if h0 is None else np.asarray(h0)[rows],
+                                   None if c0 is None else np.asarray(c0)[rows], P, **attrs)
+            x = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], D * H)
+            h_n.append(Y_h)
+            c_n.append(Y_c)
+        y = x.transpose(1, 0, 2) if self.batch_first else x
+        h_n = np.concatenate(h_n)
+        return y, ((h_n, np.concatenate(c_n)) if self.op == "LSTM" else h_n)
