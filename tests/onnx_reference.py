@@ -344,7 +344,7 @@ class ReferenceLayer:
         self.dtype, self.proj_size = np.dtype(dtype), 0
 
     def state_dict(self):
-        return {k: np.array(v) for k, v in self._sd.items()}
+        return {k: np.array(v, self.dtype) for k, v in self._sd.items()}
 
     def to_onnx(self, path=None, **kw):
         from rnnkern._onnx_export import layer_to_onnx

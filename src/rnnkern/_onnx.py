@@ -218,9 +218,9 @@ def _semantics(r, D):
         options["activations"] = names
         for key in ("activation_alpha", "activation_beta"):
             if r.attrs.get(key):
-                options[key] = [float(v) for v in r.attrs[key]]
+                options[key] = [_float(v) for v in r.attrs[key]]
     if "clip" in r.attrs:
-        clip = float(r.attrs["clip"])
+        clip = _float(r.attrs["clip"])
         if not clip > 0:
             raise ValueError(f"{r.where}: attribute clip={clip} is not supported (expected a positive threshold)")
         options["clip"] = clip
@@ -229,6 +229,11 @@ def _semantics(r, D):
     if op == "GRU":
         options["linear_before_reset"] = bool(r.choice("linear_before_reset", 0, (0, 1)))
     return options
+
+
+def _float(value):
+    """An ONNX float attribute (float32) as the shortest decimal that rounds to it: 0.8, not 0.800000011920929."""
+    return float(str(np.float32(value)))
 
 
 def _initial_state(r, batch_first, D, H):

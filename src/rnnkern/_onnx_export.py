@@ -122,14 +122,14 @@ def layer_to_onnx(layer, path=None, opset=None, state_inputs=False, lengths_inpu
     if layer.batch_first:
         x = g.node("Transpose", [x], ["input_time_major"], perm=[1, 0, 2])
     seq = g.graph_input("lengths", onnx.TensorProto.INT32, ["batch"]) if lengths_input else ""
-    states = _state_sources(g, layer, op, elem, state_inputs, L * D)
+    states = _state_sources(g, layer, op, elem, state_inputs, D)
     sd = layer.state_dict()
     y_h, y_c = [], []
     reshape_to = g.const("y_shape", [0, 0, -1], np.int64)
     for k in range(L):
         W, R, B, P = node_weights(sd, op, k, D, H)
         inputs = [x, g.const(f"W_l{k}", W), g.const(f"R_l{k}", R), g.const(f"B_l{k}", B) if B is not None else "",
-                  seq] + [_layer_state(g, s, k, D) for s in states]
+                  seq] + states(k)
         if P is not None:
             inputs += [""] * (7 - len(inputs)) + [g.const(f"P_l{k}", P)]
         while inputs[-1] == "":
@@ -158,19 +158,24 @@ def layer_to_onnx(layer, path=None, opset=None, state_inputs=False, lengths_inpu
     return model
 
 
-def _state_sources(g, layer, op, elem, state_inputs, rows):
-    """Names of the (L*D, B, H) initial states: graph inputs, the layer's initial_state, or none."""
+def _state_sources(g, layer, op, elem, state_inputs, D):
+    """A function of the layer index k giving its initial_h (and initial_c) names: rows k*D..(k+1)*D of
+    graph inputs h_0 / c_0 (L*D, B, H), or initializers from the layer's initial_state, or none."""
     names = ["h_0"] + (["c_0"] if op == "LSTM" else [])
+    rows = layer.num_layers * D
     if state_inputs:
-        return [g.graph_input(n, elem, [rows, "batch", layer.hidden_size]) for n in names]
+        sources = [g.graph_input(n, elem, [rows, "batch", layer.hidden_size]) for n in names]
+        return lambda k: [_rows(g, s, k, D) for s in sources]
     default = getattr(layer, "initial_state", None)
     if default is None:
-        return []
+        return lambda k: []
     parts = default if isinstance(default, tuple) else (default,)
-    return [g.const(n, layer._backend.to_numpy(p)) for n, p in zip(names, parts)]
+    host = [p.get() if hasattr(p, "get") and not isinstance(p, np.ndarray) else np.asarray(p) for p in parts]  # CuPy
+    # per-node initializers (not slices of one), so that from_onnx reads them back as constants
+    return lambda k: [g.const(f"{n}_l{k}", p[k * D:(k + 1) * D]) for n, p in zip(names, host)]
 
 
-def _layer_state(g, source, k, D):
+def _rows(g, source, k, D):
     """Rows k*D .. (k+1)*D of a (L*D, B, H) state: that layer's initial_h or initial_c."""
     starts = g.const(f"{source}_l{k}_starts", [k * D], np.int64)
     ends = g.const(f"{source}_l{k}_ends", [(k + 1) * D], np.int64)
