@@ -252,26 +252,26 @@ def _initial_state(r, batch_first, D, H):
     return tuple(states) if r.op == "LSTM" else states[0]
 
 
-def stack_specs(specs, op):
+def stack_specs(specs, op, what="from_onnx"):
     """One LayerSpec for a stack of single-layer specs (layer k reads layer k-1's output)."""
     first = specs[0]
     per_layer = {k: v for k, v in first.options.items() if k != "input_size"}
     state_dict, states = {}, []
     for k, spec in enumerate(specs):
         if {key: v for key, v in spec.options.items() if key != "input_size"} != per_layer:
-            raise ValueError(f"{op}.from_onnx: the stacked nodes 0 and {k} differ in their attributes or inputs "
+            raise ValueError(f"{op}.{what}: the stacked layers 0 and {k} differ in their attributes or inputs "
                              "(hidden_size, direction, layout, activations, clip, biases...); a stack needs equal ones")
         expected = (2 if first.options["bidirectional"] else 1) * first.options["hidden_size"]
         if k and spec.options["input_size"] != expected:
-            raise ValueError(f"{op}.from_onnx: stacked node {k} reads {spec.options['input_size']} features, but "
-                             f"node {k - 1} outputs {expected}")
+            raise ValueError(f"{op}.{what}: stacked layer {k} reads {spec.options['input_size']} features, but "
+                             f"layer {k - 1} outputs {expected}")
         state_dict.update({key.replace("_l0", f"_l{k}"): v for key, v in spec.state_dict.items()})
         states.append(spec.initial_state)
     options = {**first.options, "num_layers": len(specs)}
-    return LayerSpec(op, options, state_dict, _stack_states(states, op))
+    return LayerSpec(op, options, state_dict, _stack_states(states, op, what))
 
 
-def _stack_states(states, op):
+def _stack_states(states, op, what):
     """The stack's initial state: each node's (zeros for a node without one), concatenated over layers."""
     given = next((s for s in states if s is not None), None)
     if given is None:
@@ -280,7 +280,7 @@ def _stack_states(states, op):
     template = as_list(given)
     filled = [as_list(s) if s is not None else [np.zeros_like(t) for t in template] for s in states]
     if len({f[0].shape for f in filled}) != 1:
-        raise ValueError(f"{op}.from_onnx: the stacked nodes' initial states have different shapes "
+        raise ValueError(f"{op}.{what}: the stacked layers' initial states have different shapes "
                          f"({', '.join(str(f[0].shape) for f in filled)})")
     stacked = [np.concatenate([f[i] for f in filled]) for i in range(len(template))]
     return tuple(stacked) if op == "LSTM" else stacked[0]
