@@ -194,8 +194,8 @@ def make_model(op, attrs, arrays, dtype=np.float32, initializers=(), opset=22):
     inits = [numpy_helper.from_array(value(n), n) for n in inputs if n and n in initializers]
     attrs = {k: v for k, v in attrs.items() if not (isinstance(v, (list, tuple)) and not v)}
     node = helper.make_node(op, inputs, outputs, name=f"{op.lower()}_node", **attrs)
-    graph = helper.make_graph([node], "g", graph_inputs, [helper.make_tensor_value_info(o, elem, None) for o in outputs],
-                              initializer=inits)
+    graph_outputs = [helper.make_tensor_value_info(o, elem, None) for o in outputs]
+    graph = helper.make_graph([node], "g", graph_inputs, graph_outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 10
     return model
@@ -352,7 +352,8 @@ class ReferenceLayer:
         named = type(self.op, (ReferenceLayer,), {})  # layer_to_onnx reads the op off the class name
         clone = object.__new__(named)
         clone.__dict__.update(self.__dict__)
-        return layer_to_onnx(clone, path, kw.get("opset"), kw.get("state_inputs", False), kw.get("lengths_input", False))
+        return layer_to_onnx(clone, path, kw.get("opset"), kw.get("state_inputs", False),
+                             kw.get("lengths_input", False))
 
     def __call__(self, x, state=None, lengths=None):
         x = np.asarray(x, np.float64)

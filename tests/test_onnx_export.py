@@ -13,7 +13,7 @@ import onnx_reference as ref
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
-from rnnkern import _onnx, _onnx_export  # noqa: E402
+from rnnkern import _convert, _onnx, _onnx_export  # noqa: E402
 
 REFERENCE_LAYERS = os.environ.get("RNNKERN_TEST_REFERENCE_LAYERS") == "1"
 TODAY = {"num_layers", "bias", "batch_first", "bidirectional", "nonlinearity", "linear_before_reset"}
@@ -31,7 +31,7 @@ def make_layer(op, input_size, hidden_size, seed=0, **options):
         sd.update({k.replace("weight_ih", "weight_p"): rng.uniform(-0.5, 0.5, 3 * hidden_size)
                    for k in list(sd) if k.startswith("weight_ih")})
     opts = {**options, **base, "input_size": input_size, "hidden_size": hidden_size}
-    return ref.ReferenceLayer(_onnx.LayerSpec(op, opts, sd), dtype="float32")
+    return ref.ReferenceLayer(_convert.LayerSpec(op, opts, sd), dtype="float32")
 
 
 def import_layer(model, op, node=None):
@@ -121,7 +121,8 @@ def test_exported_nodes_are_one_per_layer_and_named():
     assert [n.name for n in lstm] == ["LSTM_l0", "LSTM_l1", "LSTM_l2"]
     assert [o.name for o in model.graph.output] == ["output", "h_n", "c_n"]
     single = import_layer(model, "LSTM", node="LSTM_l1")
-    np.testing.assert_array_equal(single.state_dict()["weight_ih_l0_reverse"], layer.state_dict()["weight_ih_l1_reverse"])
+    np.testing.assert_array_equal(single.state_dict()["weight_ih_l0_reverse"],
+                                  layer.state_dict()["weight_ih_l1_reverse"])
 
 
 def test_initial_state_is_exported_as_initializers():

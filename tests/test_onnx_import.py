@@ -15,7 +15,7 @@ import onnx_reference as ref
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
-from rnnkern import _onnx  # noqa: E402  (needs onnx at call time only; imported after the skip)
+from rnnkern import _convert, _onnx  # noqa: E402  (needs onnx at call time only; imported after the skip)
 
 REFERENCE_LAYERS = os.environ.get("RNNKERN_TEST_REFERENCE_LAYERS") == "1"
 CONFORMANCE = ref.load_rnn_conformance_cases()
@@ -57,7 +57,8 @@ def test_conformance_case_through_from_onnx(case):
 ORT_CASES = [  # (op, attributes, random_case options); activations with explicit alpha/beta (see ISSUE12_API.md)
     ("RNN", {}, {}), ("RNN", {"direction": "bidirectional"}, {"lengths": True, "initial": True}),
     ("RNN", {"activations": ["Relu"]}, {"bias": False}),
-    ("GRU", {}, {"lengths": True}), ("GRU", {"linear_before_reset": 1, "direction": "bidirectional"}, {"initial": True}),
+    ("GRU", {}, {"lengths": True}),
+    ("GRU", {"linear_before_reset": 1, "direction": "bidirectional"}, {"initial": True}),
     ("LSTM", {}, {"initial": True}), ("LSTM", {"direction": "bidirectional"}, {"lengths": True, "initial": True}),
     # the following need issue 12's new options
     ("RNN", {"direction": "reverse", "clip": 0.6}, {"lengths": True}),

@@ -71,7 +71,8 @@ def test_reference_matches_ort_each_activation_with_alpha_beta(op, name):
         attrs = {"direction": "bidirectional", "activations": acts,
                  "activation_alpha": list(rng.uniform(0.2, 0.9, 4)), "activation_beta": list(rng.uniform(0.1, 0.6, 4))}
         # T=3: an unbounded f (Softplus z > 1 makes the GRU grow geometrically) must not overflow float32
-        _ort_vs_reference(op, attrs, ref.random_case(op, rng, direction="bidirectional", T=3, lengths=True, initial=True))
+        arrays = ref.random_case(op, rng, direction="bidirectional", T=3, lengths=True, initial=True)
+        _ort_vs_reference(op, attrs, arrays)
 
 
 @pytest.mark.parametrize("acts, alpha, beta", [

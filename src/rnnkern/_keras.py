@@ -11,7 +11,7 @@ Keras is never imported here: everything is read from configs and weight arrays.
 
 import numpy as np
 
-from ._onnx import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, stack_specs
+from ._convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, stack_specs
 
 KERAS_CLASSES = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
 _TO_RNNKERN_ORDER = {"LSTM": [0, 1, 2, 3], "GRU": [1, 0, 2], "RNN": [0]}

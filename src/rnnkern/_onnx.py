@@ -6,22 +6,16 @@ and layouts (LSTM i, f, g, o; GRU r, z, n; bias_ih = Wb, bias_hh = Rb), and the 
 own (i, o, f) order. The mapping here is pure (arrays in, arrays out); ``onnx`` is imported lazily.
 """
 
-import dataclasses
 import pathlib
 
 import numpy as np
+
+from ._convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, canonical_activation, stack_specs
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 # For each of rnnkern's gate blocks, the ONNX block it comes from (and the inverse, for the export).
 FROM_ONNX_ORDER = {"RNN": [0], "LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
 TO_ONNX_ORDER = {op: list(np.argsort(order)) for op, order in FROM_ONNX_ORDER.items()}
-# ONNX's activations, canonical spelling -> (default alpha, default beta); None: takes no such parameter.
-ACTIVATIONS = {
-    "Sigmoid": (None, None), "Tanh": (None, None), "Relu": (None, None), "Softsign": (None, None),
-    "Softplus": (None, None), "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None),
-    "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
-}
-DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"), "LSTM": ("Sigmoid", "Tanh", "Tanh")}
 _KNOWN_ATTRIBUTES = {"hidden_size", "direction", "layout", "activations", "activation_alpha", "activation_beta",
                      "clip"}
 _OP_ATTRIBUTES = {"RNN": set(), "GRU": {"linear_before_reset"}, "LSTM": {"input_forget"}}
@@ -36,23 +30,6 @@ def import_onnx():
     return onnx
 
 
-def canonical_activation(name, where):
-    """ONNX's spelling of an activation name given in any case, or a ValueError naming ``where``."""
-    lookup = {k.lower(): k for k in ACTIVATIONS}
-    if not isinstance(name, str) or name.lower() not in lookup:
-        raise ValueError(f"{where}: unknown activation {name!r}; supported: {', '.join(ACTIVATIONS)}")
-    return lookup[name.lower()]
-
-
-@dataclasses.dataclass
-class LayerSpec:
-    """Everything needed to build the layer of one ONNX node (or a stack of them)."""
-    op: str              # "RNN", "GRU" or "LSTM"
-    options: dict        # constructor keyword arguments
-    state_dict: dict     # NumPy arrays in PyTorch's names and layouts
-    initial_state: object = None  # None, h_0 or (h_0, c_0), each (L*D, B, H)
-
-
 def load_model(model):
     """An onnx.ModelProto from a ModelProto, a path or bytes."""
     onnx = import_onnx()
@@ -62,7 +39,8 @@ def load_model(model):
         return onnx.load(str(model))
     if isinstance(model, (bytes, bytearray)):
         return onnx.load_from_string(bytes(model))
-    raise TypeError(f"from_onnx: model must be an onnx.ModelProto or a path to a .onnx file, got {type(model).__name__}")
+    raise TypeError("from_onnx: model must be an onnx.ModelProto or a path to a .onnx file, "
+                    f"got {type(model).__name__}")
 
 
 def select_nodes(graph, op, node):
@@ -252,40 +230,6 @@ def _initial_state(r, batch_first, D, H):
     return tuple(states) if r.op == "LSTM" else states[0]
 
 
-def stack_specs(specs, op, what="from_onnx"):
-    """One LayerSpec for a stack of single-layer specs (layer k reads layer k-1's output)."""
-    first = specs[0]
-    per_layer = {k: v for k, v in first.options.items() if k != "input_size"}
-    state_dict, states = {}, []
-    for k, spec in enumerate(specs):
-        if {key: v for key, v in spec.options.items() if key != "input_size"} != per_layer:
-            raise ValueError(f"{op}.{what}: the stacked layers 0 and {k} differ in their attributes or inputs "
-                             "(hidden_size, direction, layout, activations, clip, biases...); a stack needs equal ones")
-        expected = (2 if first.options["bidirectional"] else 1) * first.options["hidden_size"]
-        if k and spec.options["input_size"] != expected:
-            raise ValueError(f"{op}.{what}: stacked layer {k} reads {spec.options['input_size']} features, but "
-                             f"layer {k - 1} outputs {expected}")
-        state_dict.update({key.replace("_l0", f"_l{k}"): v for key, v in spec.state_dict.items()})
-        states.append(spec.initial_state)
-    options = {**first.options, "num_layers": len(specs)}
-    return LayerSpec(op, options, state_dict, _stack_states(states, op, what))
-
-
-def _stack_states(states, op, what):
-    """The stack's initial state: each node's (zeros for a node without one), concatenated over layers."""
-    given = next((s for s in states if s is not None), None)
-    if given is None:
-        return None
-    as_list = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
-    template = as_list(given)
-    filled = [as_list(s) if s is not None else [np.zeros_like(t) for t in template] for s in states]
-    if len({f[0].shape for f in filled}) != 1:
-        raise ValueError(f"{op}.{what}: the stacked layers' initial states have different shapes "
-                         f"({', '.join(str(f[0].shape) for f in filled)})")
-    stacked = [np.concatenate([f[i] for f in filled]) for i in range(len(template))]
-    return tuple(stacked) if op == "LSTM" else stacked[0]
-
-
 def model_spec(model, op, node=None):
     """LayerSpec of the node(s) of ``model`` that ``node`` chooses (see select_nodes)."""
     model = load_model(model)
@@ -293,25 +237,6 @@ def model_spec(model, op, node=None):
     nodes = select_nodes(model.graph, op, node)
     specs = [node_spec(n, values) for n in nodes]
     return specs[0] if len(specs) == 1 else stack_specs(specs, op)
-
-
-def build_layer(cls, spec, device="cpu", dtype=None):
-    """An instance of ``cls`` holding the spec's weights, options and initial state."""
-    from . import _params
-
-    options = dict(spec.options)
-    input_size, hidden_size = options.pop("input_size"), options.pop("hidden_size")
-    if dtype is None:
-        dtype = next(iter(spec.state_dict.values())).dtype
-        dtype = dtype if dtype.kind == "f" else np.dtype("float32")
-    layer = cls(input_size, hidden_size, **options, device=device, dtype=dtype)
-    _params.check_params(spec.state_dict, layer._shapes(), f"{cls.__name__}.from_onnx")
-    layer._set_params(spec.state_dict)
-    if spec.initial_state is not None:
-        states = spec.initial_state if isinstance(spec.initial_state, tuple) else (spec.initial_state,)
-        converted = tuple(layer._backend.asarray(s, layer.dtype) for s in states)
-        layer.initial_state = converted if len(converted) > 1 else converted[0]
-    return layer
 
 
 def from_onnx(cls, model, node=None, device="cpu", dtype=None):

@@ -11,7 +11,8 @@ missing ThresholdedRelu/ScaledTanh/Affine parameter as 0, not as the operator's 
 
 import numpy as np
 
-from ._onnx import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, TO_ONNX_ORDER, canonical_activation, import_onnx
+from ._convert import ACTIVATIONS, DEFAULT_ACTIVATIONS, canonical_activation
+from ._onnx import GATES, TO_ONNX_ORDER, import_onnx
 
 DEFAULT_OPSET = 14  # RNN/GRU/LSTM-14 (layout attribute), Reshape-14; every ONNX Runtime since 1.8 runs it
 
