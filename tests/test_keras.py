@@ -103,6 +103,8 @@ def test_errors():
                                 [kernel, recurrent, bias] * 2)
     with pytest.raises(ValueError, match="expected 2 weight arrays"):
         rnnkern.LSTM.from_keras({"units": 2, "use_bias": False}, [kernel, recurrent, bias])
+    with pytest.raises(ValueError, match="has no weights yet; build it first"):
+        rnnkern.LSTM.from_keras({"units": 2}, [])
     with pytest.raises(TypeError, match="must be a Keras layer"):
         rnnkern.LSTM.from_keras("lstm")
 
@@ -114,6 +116,7 @@ def keras():
     return pytest.importorskip("keras")
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's torch backend's __array__ under NumPy 2
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_live_keras_layer_objects(keras, kind, bidirectional):

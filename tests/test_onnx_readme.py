@@ -39,6 +39,7 @@ def test_onnx_example(tmp_path, monkeypatch):
         np.testing.assert_array_equal(namespace["both"].state_dict()[key], value)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's torch backend's __array__ under NumPy 2
 def test_keras_example():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("keras")

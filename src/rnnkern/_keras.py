@@ -6,7 +6,9 @@ i, f, g, o) and GRU z, r, h (-> r, z, n). Keras is batch-major: the layers are b
 batch_first=True. ``go_backwards=True`` maps to direction="reverse": Keras returns that layer's
 outputs in processing order, so its ``y[:, t]`` is rnnkern's ``y[:, T-1-t]`` (rnnkern keeps each
 output at its time index, as a Bidirectional's backward half does); the final states agree.
-Keras is never imported here: everything is read from configs and weight arrays.
+Keras is never imported here: everything is read from configs and weight arrays. Training-time
+settings (dropout, recurrent_dropout) and execution settings (unroll, stateful) do not change a
+layer's outputs at inference and are not carried over.
 """
 
 import numpy as np
@@ -113,6 +115,9 @@ def layer_spec(op, layer, weights=None, index=0):
     where = f"from_keras: layer {index} ({name!r})"
     if weights is None:
         raise ValueError(f"{where}: a config needs its weights: pass weights=layer.get_weights()")
+    if not weights:
+        raise ValueError(f"{where}: the Keras layer has no weights yet; build it first (call it on an input, "
+                         "or layer.build((None, T, input_size)))")
     if class_name == "Bidirectional":
         return _bidirectional_spec(op, config, weights, where)
     if class_name is not None and KERAS_CLASSES.get(class_name) != op:
