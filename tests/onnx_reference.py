@@ -376,3 +376,40 @@ class ReferenceLayer:
         y = x.transpose(1, 0, 2) if self.batch_first else x
         h_n = np.concatenate(h_n)
         return y, ((h_n, np.concatenate(c_n)) if self.op == "LSTM" else h_n)
+
+
+ALL_ACTIVATIONS = ("Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "Elu",
+                   "Softsign", "Softplus", "Affine")
+
+
+def random_node(seed):
+    """(op, attributes, random_case options) of a random node over every attribute ORT supports: op,
+    direction, activations (each slot any of the 11, with random alpha/beta lists, possibly short),
+    clip, input_forget, peepholes, bias, lengths, initial states. Short sequences (T=3), so that
+    unbounded activations stay finite in float32."""
+    rng = np.random.default_rng(seed)
+    op = ("RNN", "GRU", "LSTM")[seed % 3]
+    direction = ("forward", "reverse", "bidirectional")[rng.integers(3)]
+    D = 2 if direction == "bidirectional" else 1
+    attrs = {"direction": direction}
+    if rng.random() < 0.8:
+        per = len(DEFAULT_ACTIVATIONS[op])
+        count = per * D  # ORT rejects a bidirectional node with one direction's list
+        names = [ALL_ACTIVATIONS[k] for k in rng.integers(len(ALL_ACTIVATIONS), size=count)]
+        # ORT's LSTM and GRU match names case-insensitively, its RNN does not
+        attrs["activations"] = [n.upper() if op != "RNN" and rng.random() < 0.2 else n for n in names]
+        used = names * (D if count == per else 1)
+        takes_alpha = sum(DEFAULTS[n.lower()][0] is not None for n in used)
+        takes_beta = sum(DEFAULTS[n.lower()][1] is not None for n in used)
+        # ORT reads a missing alpha/beta as 0 for three activations (see ISSUE12_API.md): give them all
+        attrs["activation_alpha"] = [float(v) for v in rng.uniform(0.1, 0.9, takes_alpha)]
+        attrs["activation_beta"] = [float(v) for v in rng.uniform(0.1, 0.9, takes_beta)]
+    if rng.random() < 0.4:
+        attrs["clip"] = float(rng.uniform(0.3, 3.0))
+    if op == "LSTM" and rng.random() < 0.4:
+        attrs["input_forget"] = 1
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(rng.integers(2))
+    options = {"T": 3, "bias": rng.random() < 0.8, "lengths": rng.random() < 0.5, "initial": rng.random() < 0.5,
+               "peepholes": op == "LSTM" and rng.random() < 0.5}
+    return op, attrs, options

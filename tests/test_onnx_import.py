@@ -193,3 +193,29 @@ def test_model_from_path_and_node_by_name_or_index(tmp_path):
         layer = rnnkern.GRU.from_onnx(source, node, dtype="float32")
         assert layer.linear_before_reset is True and layer.dtype == np.float32
     assert rnnkern.GRU.from_onnx(model).dtype == np.float32  # the weights' dtype by default
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_attribute_combinations_match_onnx_runtime(seed):
+    """Random nodes over every attribute ORT supports (onnx_reference.random_node), initial states as
+    initializers (-> initial_state) or fed at run time (even seeds)."""
+    pytest.importorskip("onnxruntime")
+    op, attrs, options = ref.random_node(seed)
+    arrays = ref.random_case(op, np.random.default_rng(seed), direction=attrs["direction"], **options)
+    arrays = {k: np.asarray(v, np.int32 if k == "sequence_lens" else np.float32) for k, v in arrays.items()}
+    runtime = {"X", "sequence_lens"} | ({"initial_h", "initial_c"} if seed % 2 == 0 else set())
+    constants = [k for k in arrays if k not in runtime]
+    model = ref.make_model(op, dict(hidden_size=3, **attrs), arrays, initializers=constants)
+    expected = ref.present_outputs(model.graph.node[0],
+                                   ref.run_ort(model, {i.name: arrays[i.name] for i in model.graph.input}))
+    layer = import_layer(model, op, dtype="float64")
+    state = None
+    if "initial_h" in runtime and "initial_h" in arrays:
+        state = (arrays["initial_h"], arrays["initial_c"]) if op == "LSTM" else arrays["initial_h"]
+        state = tuple(s.astype(np.float64) for s in state) if op == "LSTM" else state.astype(np.float64)
+    lengths = arrays.get("sequence_lens")
+    y, st = run(layer, arrays["X"], None if lengths is None else lengths.astype(np.int64), state)
+    got = ref.layer_outputs_as_onnx(y, st, False)
+    for key, value in expected.items():
+        scale = np.maximum(1.0, np.abs(value))  # unbounded activations make large values
+        assert np.max(np.abs(got[key] - value) / scale) < 2e-5, key

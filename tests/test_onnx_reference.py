@@ -132,3 +132,10 @@ def test_reference_layout_1_matches_onnx_reference_evaluator(op):
     expected = ref.reference_outputs(model.graph.node[0], arrays)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_reference_matches_ort_random_nodes(seed):
+    op, attrs, options = ref.random_node(seed)
+    arrays = ref.random_case(op, np.random.default_rng(seed), direction=attrs["direction"], **options)
+    _ort_vs_reference(op, attrs, arrays)
