@@ -16,8 +16,9 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 # For each of rnnkern's gate blocks, the ONNX block it comes from (and the inverse, for the export).
 FROM_ONNX_ORDER = {"RNN": [0], "LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
 TO_ONNX_ORDER = {op: list(np.argsort(order)) for op, order in FROM_ONNX_ORDER.items()}
+# output_sequence (opset 1 only) chose whether Y is an output: it does not change the computation.
 _KNOWN_ATTRIBUTES = {"hidden_size", "direction", "layout", "activations", "activation_alpha", "activation_beta",
-                     "clip"}
+                     "clip", "output_sequence"}
 _OP_ATTRIBUTES = {"RNN": set(), "GRU": {"linear_before_reset"}, "LSTM": {"input_forget"}}
 
 

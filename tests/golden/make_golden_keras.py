@@ -42,6 +42,7 @@ def cases():
         "gru_bidirectional": [L.Bidirectional(L.GRU(H, **seq))],
         "simplernn_tanh": [L.SimpleRNN(H, **seq)],
         "simplernn_relu": [L.SimpleRNN(H, activation="relu", **seq)],
+        "simplernn_no_bias": [L.SimpleRNN(H, use_bias=False, **seq)],
         "simplernn_linear": [L.SimpleRNN(H, activation="linear", **seq)],
         "simplernn_softplus": [L.SimpleRNN(H, activation="softplus", **seq)],
         "simplernn_go_backwards": [L.SimpleRNN(H, go_backwards=True, **seq)],
