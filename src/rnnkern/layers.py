@@ -7,6 +7,7 @@ import numpy as np
 from . import _params
 from ._backend import to_host
 from ._dropout import check_dropout, dropout_generator
+from ._interop import InteropMixin
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
@@ -17,7 +18,7 @@ from ._validate import check_bool, check_choice, check_shape, check_size
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(TrainableLayer, ParamModule):
+class _Layer(InteropMixin, TrainableLayer, ParamModule):
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
