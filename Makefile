@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # OpenBLAS is slowed by these two variables on this kind of machine; benchmarks unset them (tests never do).
 BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: test test-gpu bench bench-suite compile-kernels clean
+.PHONY: test test-gpu gpu-check bench bench-suite compile-kernels clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
 # On a GPU machine without network (.venv cannot be built there) the system python3 is used.
+# Without a usable GPU both stop at once with one line and a nonzero exit (tests/gpu_preflight.py).
+GPU_PY = $$(if [ -x $(BIN)/python ] && $(BIN)/python -c 'import cupy' 2>/dev/null; then echo $(BIN)/python; \
+	else echo $(PYTHON); fi)
+
 test-gpu:
-	@if [ -x $(BIN)/python ] && $(BIN)/python -c 'import cupy' 2>/dev/null; then py=$(BIN)/python; \
-	else py=$(PYTHON); fi; PYTHONPATH=src $$py -m pytest -m gpu -rs
+	@py=$(GPU_PY); PYTHONPATH=src $$py tests/gpu_preflight.py && PYTHONPATH=src $$py -m pytest -m gpu -p no:cacheprovider
+
+# On a GPU machine: versions, NVRTC warm-up, the GPU suite, bandwidth and `rnnkern bench --device gpu`,
+# within 8 minutes, log and JSON into $(OUT) (benchmarks/gpu_check.py). Without a GPU: one line, exit 1.
+OUT ?= gpu-check-results
+gpu-check:
+	@py=$(GPU_PY); PYTHONPATH=src $$py benchmarks/gpu_check.py --out "$(OUT)"
 
 bench: $(VENV)/.bench-installed
 	$(BENCH_ENV) $(BIN)/rnnkern bench

@@ -121,6 +121,44 @@ def _gru_backward(backend, step, a, out, fresh, H):
         backend.gru_backward_reset(a["acts"][:, :H], a["h_prev"], a["d_rh"], out["dgx"], out["direct"])
 
 
+# Fused kernel vs unfused ufuncs on the same device: only FMA contraction and rounding order differ.
+FUSED_TOL = {"float16": 2 ** -10, "float32": 1e-6, "float64": 1e-12}
+
+
+def unfused(step, xp, a):
+    """Forward ``step`` in plain ufuncs of ``xp`` (float32 or wider): the fused kernel's reference.
+    Its keys are those ``run`` returns for the step (two-phase GRU: r, rh and h)."""
+    H = a["h_prev"].shape[1]
+
+    def sig(x):
+        return xp.tanh(x * 0.5) * 0.5 + 0.5
+    gx, gh = a["gx"], a["gh"]
+    if step.startswith("rnn"):
+        s = gx + gh
+        return {"h": xp.tanh(s) if step == "rnn_tanh" else xp.maximum(s, 0)}
+    if step == "lstm":
+        i, f, g, o = (gx[:, k * H:(k + 1) * H] + gh[:, k * H:(k + 1) * H] for k in range(4))
+        c = sig(f) * a["c_prev"] + sig(i) * xp.tanh(g)
+        return {"h": sig(o) * xp.tanh(c), "c": c}
+    r = sig(gx[:, :H] + gh[:, :H])
+    z = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
+    if step == "gru_two_phase":
+        n = xp.tanh(gx[:, 2 * H:] + a["gh_n"])
+        return {"r": r, "rh": r * a["h_prev"], "h": (1 - z) * n + z * a["h_prev"]}
+    b = a["b_hn"] if step == "gru" else 0
+    n = xp.tanh(gx[:, 2 * H:] + r * (gh[:, 2 * H:] + b))
+    return {"h": (1 - z) * n + z * a["h_prev"]}
+
+
+def check_fused_matches_unfused(backend, xp, step, dtype, shape, layout, alias, tol):
+    """One forward ``step`` through ``backend`` in ``layout`` against ``unfused`` on the same array module."""
+    values = draw(step, *shape, dtype, np.random.default_rng(0))
+    got = run(backend, xp, step, values, LAYOUTS[layout], alias)
+    wide = "float32" if dtype == "float16" else dtype  # the kernels compute float16 in float32
+    ref = unfused(step, xp, {k: xp.asarray(v.astype(wide)) for k, v in values.items()})
+    check_close(got, {k: np.asarray(xp.asnumpy(v)) for k, v in ref.items()}, values, tol)
+
+
 def check_close(got, expected, values, tol):
     """Per element |got - expected| <= tol * (1 + |expected| + |h_prev| + |c_prev|).
 

@@ -71,7 +71,11 @@ def launch(lib, name, ins, outs):
     assert len(shape) == 2, "the host wrapper indexes 2-D arrays"
     args = [ctypes.c_longlong(shape[0]), ctypes.c_longlong(shape[1])]
     for array in list(ins) + list(outs):
-        assert isinstance(array, np.ndarray) and array.dtype == dtype, (name, array.dtype, dtype)
+        # As CuPy's ElementwiseKernel does: a TypeError for anything but its arrays of the one type T.
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"Unsupported type {type(array)}")
+        if array.dtype != dtype:
+            raise TypeError(f"Type is mismatched. {name} {array.dtype} {dtype} T")
         view = np.broadcast_to(array, shape)  # stride 0 where broadcast (b_hn)
         assert all(s % dtype.itemsize == 0 for s in view.strides)
         args += [ctypes.c_void_p(view.ctypes.data)] + [ctypes.c_longlong(s // dtype.itemsize) for s in view.strides]

@@ -136,3 +136,103 @@ def test_gpu_unavailable_is_reported(capsys):
         pytest.skip("a GPU is usable here")
     assert cli.main(["bench", "--device", "gpu", *TINY]) == 2
     assert "rnnkern bench: error: device='gpu'" in capsys.readouterr().err
+
+
+def test_gpu_torch_baseline_runs_without_tf32():
+    torch = pytest.importorskip("torch")
+    from rnnkern._bench import machine, torch_variants
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # cuDNN's default
+        info = machine.machine_info("gpu")
+        assert "TF32 ON in cudnn and cublas" in "\n".join(machine.format_header(info, "gpu"))
+        assert torch_variants.setup("gpu")
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        info = machine.machine_info("gpu")
+        assert info["torch"]["tf32"] == {"cudnn": False, "cublas": False}
+        assert "TF32 off (full float32 in cuDNN and cuBLAS)" in "\n".join(machine.format_header(info, "gpu"))
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+# --- the report: statistics, the GEMM share column, verdicts, defaults --------------------------
+def _record(variant, ratio=None, share=None, median=1.0):
+    return {"variant": variant, "ratio_to_torch": ratio, "fraction_of_bound": share, "median_ms": median,
+            "min_ms": median, "max_ms": median, "gflops": 1.0}
+
+
+def test_ratios_are_medians_of_paired_rounds():
+    from rnnkern._bench import report
+
+    cfg = BenchConfig("lstm", seq_len=3, batch=2, input_size=4, hidden_size=5)
+    # round 3 was disturbed for rnnkern only: the paired median ignores it, a ratio of medians would not
+    times = {"rnnkern": [11.0, 22.0, 90.0], "torch": [10.0, 20.0, 10.0], "blas-bound": [5.5, 11.0, 5.0]}
+    by_name = {r["variant"]: r for r in report.summarize(cfg, times)}
+    assert by_name["rnnkern"]["ratio_to_torch"] == pytest.approx(1.1)
+    assert by_name["rnnkern"]["fraction_of_bound"] == pytest.approx(0.5)
+    assert by_name["rnnkern"]["ratio_statistic"] == "median of per-round ratios"
+
+
+def test_gemm_share_never_above_100_percent_and_na_for_torch():
+    from rnnkern._bench import report
+
+    cfg = BenchConfig("rnn", seq_len=3, batch=2, input_size=4, hidden_size=5)
+    lines = report.format_table(cfg, [_record("rnnkern", share=1.2), _record("unfused", share=0.5),
+                                      _record("torch", share=2.2)])
+    rows = {line.split()[0]: line for line in lines[3:] if line.startswith("  ") and not line.startswith("  *")}
+    assert rows["rnnkern"].endswith("100%*") and rows["unfused"].endswith("50%") and rows["torch"].endswith("n/a")
+    assert any("within this machine's noise" in line for line in lines)
+    assert not any("220%" in line for line in lines)
+
+
+@pytest.mark.parametrize("ratio, words", [(1.31, "is 1.31x slower than"), (0.8, "is 1.25x faster than"),
+                                          (1.02, "is as fast as (within 3% of)")])
+def test_verdict_cannot_be_read_backwards(ratio, words):
+    from rnnkern._bench import report
+
+    cfg = BenchConfig("lstm", seq_len=3, batch=2, input_size=4, hidden_size=5)
+    line = report.verdict(cfg, [_record("rnnkern", ratio=ratio, share=0.61)], "oneDNN", "NumPy's OpenBLAS")
+    assert line == f"LSTM: rnnkern {words} torch.nn.LSTM (oneDNN); its GEMMs alone (NumPy's OpenBLAS) take 0.61 of its time"
+    assert "1.20" not in report.verdict(cfg, [_record("rnnkern", share=1.2)])  # capped at 1.00
+    assert "torch.nn not measured" in report.verdict(cfg, [_record("rnnkern")])
+
+
+def test_default_run_prints_legend_and_one_verdict_per_cell(tmp_path, capsys):
+    path = tmp_path / "out.json"
+    assert cli.main(["bench", "--device", "cpu", *TINY, "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    verdicts = out[out.index("Verdict (cpu, float32, median of per-round ratios):"):].splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in verdicts] == ["LSTM", "GRU", "RNN"]
+    assert "Variants: rnnkern = the layer" in out and "GEMM share = blas-bound" in out
+    records = json.loads(path.read_text())
+    assert {r["variant"] for r in records} <= {"rnnkern", "unfused", "torch", "blas-bound"}  # the quick defaults
+    assert "Threads: " in out
+
+
+def test_full_sweep_runs_every_config_and_variant(capsys):
+    sizes = ["--seq-len", "2", "--batch", "2", "--input-size", "3", "--hidden-size", "4"]
+    assert cli.main(["bench", "--device", "cpu", "--full", "--cell", "rnn", *sizes, "--repeat", "1",
+                     "--warmup", "0", "--pause", "0", "--variants", ",".join(CPU_VARIANTS)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("rnn on cpu, float32, T=2 B=2 I=3 H=4") == 3  # default, small, large, sizes overridden
+    assert "RNN: rnnkern takes" in out and "[large]" in out
+
+
+def test_omp_num_threads_is_respected(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from rnnkern._bench import machine, torch_variants
+
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch_variants.setup("cpu")
+        assert torch.get_num_threads() == 1
+        assert "OMP_NUM_THREADS=1 (yours)" in machine.threads_line(machine.machine_info("cpu"))
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        torch_variants.setup("cpu")
+        assert torch.get_num_threads() == machine.usable_cpus()
+        assert "PyTorch" in machine.threads_line(machine.machine_info("cpu"))
+    finally:
+        torch.set_num_threads(saved)

@@ -27,8 +27,7 @@ except ImportError:
 # gates, which are bounded by 1; four such roundings plus the output's give ~2.5e-3, so 1e-2
 # leaves headroom for cuBLAS's float16 GEMM (float32 accumulation) without hiding real bugs.
 GPU_TOL = {"float16": 1e-2, "float32": 1e-5, "float64": 1e-12}
-# Fused kernel vs unfused CuPy ufuncs on the same device: only FMA contraction and rounding order differ.
-FUSED_TOL = {"float16": 2 ** -10, "float32": 1e-6, "float64": 1e-12}
+FUSED_TOL = kernel_cases.FUSED_TOL
 LAYERS = [(rnnkern.RNN, {"nonlinearity": "tanh"}), (rnnkern.RNN, {"nonlinearity": "relu"}), (rnnkern.LSTM, {}),
           (rnnkern.GRU, {"linear_before_reset": True}), (rnnkern.GRU, {"linear_before_reset": False})]
 CELLS = [(RNNCell, {"nonlinearity": "tanh"}), (RNNCell, {"nonlinearity": "relu"}), (LSTMCell, {}),
@@ -63,6 +62,21 @@ def test_gpu_unavailable_is_explained():
     assert rnnkern.available_devices() == ["cpu"]
 
 
+@pytest.mark.parametrize("alias", ["cuda", "cuda:0"])
+def test_torch_device_names_mean_the_gpu(alias):
+    if GPU_REASON is None:
+        assert get_backend(alias) is get_backend("gpu")
+        assert LSTMCell(3, 4, device=alias).device == "gpu"
+    else:
+        with pytest.raises(DeviceUnavailableError, match=rf"device='{alias}' \(the GPU\)"):
+            get_backend(alias)
+        with pytest.raises(DeviceUnavailableError, match=rf"device='{alias}' \(the GPU\)"):
+            rnnkern.GRU(3, 4, device=alias)
+    with pytest.raises(ValueError, match=r"got 'cuda:1' \(torch's 'cuda' and 'cuda:0' also name the GPU\).*"
+                                         r"cupy.cuda.Device\(n\).use\(\)"):
+        get_backend("cuda:1")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_asarray_round_trip(device):
     host = np.arange(6, dtype="float64").reshape(2, 3)
@@ -75,30 +89,6 @@ def test_asarray_round_trip(device):
 
 
 # --- on a GPU -------------------------------------------------------------------------------
-def _unfused(step, cp, a):
-    """The step in plain CuPy ufuncs, float32 or wider: the fused kernel's reference."""
-    H = a["h_prev"].shape[1]
-
-    def sig(x):
-        return cp.tanh(x * 0.5) * 0.5 + 0.5
-    gx, gh = a["gx"], a["gh"]
-    if step.startswith("rnn"):
-        s = gx + gh
-        return {"h": cp.tanh(s) if step == "rnn_tanh" else cp.maximum(s, 0)}
-    if step == "lstm":
-        i, f, g, o = (gx[:, k * H:(k + 1) * H] + gh[:, k * H:(k + 1) * H] for k in range(4))
-        c = sig(f) * a["c_prev"] + sig(i) * cp.tanh(g)
-        return {"h": sig(o) * cp.tanh(c), "c": c}
-    r = sig(gx[:, :H] + gh[:, :H])
-    z = sig(gx[:, H:2 * H] + gh[:, H:2 * H])
-    if step == "gru_two_phase":
-        n = cp.tanh(gx[:, 2 * H:] + a["gh_n"])
-        return {"rh": r * a["h_prev"], "h": (1 - z) * n + z * a["h_prev"]}
-    b = a["b_hn"] if step == "gru" else 0
-    n = cp.tanh(gx[:, 2 * H:] + r * (gh[:, 2 * H:] + b))
-    return {"h": (1 - z) * n + z * a["h_prev"]}
-
-
 def _flat(result):
     """Every array (as NumPy) in a nested tuple / list / dict result, in a fixed order."""
     if isinstance(result, dict):
@@ -134,17 +124,23 @@ class TestOnGpu:
         assert gpu.kernel("lstm_step", "float32") is first
         assert gpu.kernel("lstm_step", "float64") is not first
 
+    def test_wrong_arguments_named_after_the_kernel_is_warm(self, gpu):
+        # Launches skip rnnkern's checks once a kernel ran; CuPy's own TypeError must bring them back.
+        h, gates = cupy.zeros((2, 4), "float32"), cupy.zeros((2, 16), "float32")
+        gpu.lstm_step(gates, gates.copy(), h, h.copy(), h.copy())
+        with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float32 .*got numpy"):
+            gpu.lstm_step(gates, np.zeros((2, 16), "float32"), h, h.copy(), h.copy())
+        with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float32 .*got cupy"
+                                            r".*ndarray of dtype float64"):
+            gpu.lstm_step(gates, gates.copy(), h.astype("float64"), h.copy(), h.copy())
+
     @pytest.mark.parametrize("alias", [False, True])
     @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
     @pytest.mark.parametrize("shape", [(4, 8), (1, 1), (3, 33), (2, 100)])
     @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
     @pytest.mark.parametrize("step", kernel_cases.STEPS)
     def test_fused_matches_unfused(self, gpu, step, dtype, shape, layout, alias):
-        values = kernel_cases.draw(step, *shape, dtype, np.random.default_rng(0))
-        got = kernel_cases.run(gpu, cupy, step, values, kernel_cases.LAYOUTS[layout], alias)
-        wide = "float32" if dtype == "float16" else dtype  # the kernels compute float16 in float32
-        ref = _unfused(step, cupy, {k: cupy.asarray(v.astype(wide)) for k, v in values.items()})
-        kernel_cases.check_close(got, {k: cupy.asnumpy(v) for k, v in ref.items()}, values, FUSED_TOL[dtype])
+        kernel_cases.check_fused_matches_unfused(gpu, cupy, step, dtype, shape, layout, alias, FUSED_TOL[dtype])
 
     @pytest.mark.parametrize("dtype", ["float32", "float64"])
     @pytest.mark.parametrize("step", kernel_cases.ALL_STEPS)
@@ -213,3 +209,22 @@ class TestOnGpu:
             assert g.dtype == np.float16
             np.testing.assert_allclose(cupy.asnumpy(g).astype("float64"), w, rtol=GPU_TOL["float16"],
                                        atol=GPU_TOL["float16"])
+
+    @pytest.mark.parametrize("cls", [rnnkern.LSTM, rnnkern.GRU])
+    def test_torch_cuda_tensors(self, gpu, cls):
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+        if not torch.cuda.is_available():
+            pytest.skip("this PyTorch has no CUDA")
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as ours
+        model = getattr(torch.nn, cls.__name__)(3, 4).cuda()
+        for state_dict in (model.state_dict(), dict(model.named_parameters())):  # the latter requires grad
+            for device in ("cpu", "gpu"):
+                layer = cls.from_state_dict(state_dict, device=device)
+                for key, value in state_dict.items():
+                    np.testing.assert_array_equal(rnnkern.asarray(layer.state_dict()[key], device="cpu"),
+                                                  value.detach().cpu().numpy())
+        x = torch.randn(5, 2, 3, device="cuda", requires_grad=True)
+        layer = cls.from_state_dict(model.state_dict(), device="gpu")
+        y, _ = layer(gpu.asarray(x), lengths=torch.tensor([5, 2], device="cuda"))
+        want = model(x[:, :1])[0].detach().cpu().numpy()  # the full-length sequence, alone
+        np.testing.assert_allclose(cupy.asnumpy(y[:, :1]), want, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,7 @@
 """The fused CUDA kernels, checked without a GPU.
 
-1. Every kernel compiles with NVRTC for sm_80 and sm_90 in every dtype (NVRTC needs no GPU).
+1. Every kernel compiles with NVRTC for sm_80 and sm_90 in every dtype, with CUDA 12's and CUDA 13's
+   NVRTC (NVRTC needs no GPU; `make test` installs both through the `nvrtc` extra).
 2. The kernels' device functions, compiled as host C++ with g++, match the NumPy backend,
    driven through CupyBackend itself (with a NumPy stand-in for cupy, see kernel_host.py).
 """
@@ -8,15 +9,14 @@
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
 import kernel_cases
-import kernel_host
 import rnnkern
 from rnnkern import GRUCell, LSTMCell, RNNCell, _kernels, _nvrtc
-from rnnkern._backend._cupy import CupyBackend
 from rnnkern._backend._numpy import NumpyBackend
 from rnnkern.cli import main
 
@@ -27,15 +27,30 @@ HOST_TOL = {"float32": 2e-6, "float64": 1e-12}
 
 requires_nvrtc = pytest.mark.skipif(_nvrtc.unavailable_reason() is not None,
                                     reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")
+NVRTC_MAJORS = _nvrtc.available_majors()
+# Each CUDA major's NVRTC (`make test` installs both: the nvrtc extra), skipped with the reason where missing.
+CUDA_MAJORS = [pytest.param(m, id=f"cuda{m}", marks=pytest.mark.skipif(
+    m not in NVRTC_MAJORS, reason=f"NVRTC of CUDA {m} not installed: pip install {_nvrtc.WHEELS[m]}"))
+    for m in _nvrtc.MAJORS]
 
 
 # --- NVRTC --------------------------------------------------------------------------------
-@requires_nvrtc
+@pytest.mark.parametrize("major", CUDA_MAJORS)
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("dtype", _kernels.DTYPES)
 @pytest.mark.parametrize("name", list(_kernels.KERNELS))
-def test_kernel_compiles_with_nvrtc(name, dtype, arch):
-    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch)
+def test_kernel_compiles_with_nvrtc(name, dtype, arch, major):
+    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch, major=major)
+    assert _nvrtc.version(major)[0] == major
+
+
+def test_nvrtc_found_in_each_wheel_layout():
+    """CUDA 12's wheel: nvidia/cuda_nvrtc/lib/libnvrtc.so.12; CUDA 13's: nvidia/cu13/lib/libnvrtc.so.13."""
+    for major in NVRTC_MAJORS:
+        path = _nvrtc.library_path(major)
+        assert path.endswith(f"libnvrtc.so.{major}") or f"nvrtc64_{major}" in path, path
+    with pytest.raises(ValueError, match="major must be one of 13, 12 .*got 11"):
+        _nvrtc.load(11)
 
 
 @requires_nvrtc
@@ -62,21 +77,39 @@ def test_nvrtc_bad_arguments():
 
 
 def test_nvrtc_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(_nvrtc, "_candidates", lambda: ["/nonexistent/libnvrtc.so.12"])
+    monkeypatch.setattr(_nvrtc, "_candidates", lambda major: [f"/nonexistent/libnvrtc.so.{major}"])
     _nvrtc.load.cache_clear()
     try:
-        with pytest.raises(_nvrtc.NvrtcUnavailableError, match=r"pip install nvidia-cuda-nvrtc-cu12.*rnnkern\[nvrtc\]"):
+        with pytest.raises(_nvrtc.NvrtcUnavailableError,
+                           match=r"pip install nvidia-cuda-nvrtc-cu12 \(CUDA 12\) or 'nvidia-cuda-nvrtc>=13,<14'"):
             _nvrtc.load()
+        with pytest.raises(_nvrtc.NvrtcUnavailableError, match=r"CUDA 13's libnvrtc.*'nvidia-cuda-nvrtc>=13,<14'"):
+            _nvrtc.load(13)
+        assert _nvrtc.available_majors() == [] and "libnvrtc.so.12" in _nvrtc.unavailable_reason()
     finally:
         _nvrtc.load.cache_clear()
+
+
+def test_cli_arch_implies_compile_kernels(monkeypatch, capsys):
+    from rnnkern import _cli_info
+
+    calls = []
+    monkeypatch.setattr(_cli_info, "compile_kernels", lambda archs: calls.append(archs) or 0)
+    assert main(["info", "--arch", "sm_80", "--arch", "sm_90"]) == 0
+    assert calls == [["sm_80", "sm_90"]] and "all kernels compiled" in capsys.readouterr().out
+    assert main(["info"]) == 0 and len(calls) == 1
 
 
 @requires_nvrtc
 def test_cli_compile_kernels(capsys):
     assert main(["info", "--compile-kernels", "--arch", "sm_90"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("rnnkern_")]
-    assert len(lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("rnnkern_")]
+    assert len(lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES) * len(NVRTC_MAJORS)
     assert all(line.endswith(": ok") for line in lines), lines
+    for major in NVRTC_MAJORS:  # every kernel x dtype with each NVRTC found
+        assert sum(f" NVRTC {major}." in line for line in lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES)
+    assert "all kernels compiled" in out
 
 
 def test_cli_info_reports_versions_and_gpu(capsys):
@@ -122,15 +155,7 @@ def test_sources_found_in_wheel_layout(tmp_path):
 
 
 # --- the device functions on the host -----------------------------------------------------
-@pytest.fixture(scope="session")
-def host(tmp_path_factory):
-    if kernel_host.GXX is None:
-        pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
-    lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
-    fake = kernel_host.fake_cupy(lib)
-    return CupyBackend(fake), fake, dtypes
-
-
+# The `host` fixture (conftest.py): (CupyBackend on fake_cupy with the g++ builds, the fake, its dtypes).
 @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
 @pytest.mark.parametrize("shape", [(4, 8), (1, 1), (3, 33)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -142,6 +167,21 @@ def test_host_kernels_match_numpy_backend(host, step, dtype, shape, layout):
     for alias in (False, True):  # h_out may be h_prev, c_out may be c_prev
         got = kernel_cases.run(backend, np, step, values, kernel_cases.LAYOUTS[layout], alias)
         kernel_cases.check_close(got, expected, values, HOST_TOL[dtype])
+
+
+@pytest.mark.parametrize("alias", [False, True])
+@pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("step", kernel_cases.STEPS)
+def test_host_fused_matches_unfused(host, step, dtype, layout, alias):
+    """test_gpu_backend's test_fused_matches_unfused, run here with the host builds: the same
+    helper, the same reference, so a mismatch in it (keys, shapes) shows without a GPU."""
+    backend, fake, dtypes = host
+    if dtype not in dtypes:
+        pytest.skip("this g++ has no _Float16: float16 storage is checked by NVRTC only")
+    for shape in [(4, 8), (1, 1), (3, 33)]:
+        kernel_cases.check_fused_matches_unfused(backend, fake, step, dtype, shape, layout, alias,
+                                                 kernel_cases.FUSED_TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -247,3 +287,32 @@ def test_cupy_backend_rejects_bad_arrays(host):
         backend.rnn_step(h, np.zeros((2, 3)), h, "tanh")
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         backend.rnn_step(h, h, h, "gelu")
+
+
+def test_steps_check_arguments_once_not_per_step(host, monkeypatch):
+    """Defect 6 of issue 10: a sequence's steps launch from the remembered kernel without re-checking
+    their arguments (the layer checked its inputs; CuPy rejects wrong ones itself), and a wrong
+    argument after that still gets the message naming it."""
+    backend, fake, _ = host
+    backend.name = "cpu"  # the stand-in holds NumPy arrays
+    checks = []
+    real_check = backend._check
+    monkeypatch.setattr(backend, "_check", lambda *args: checks.append(args[0]) or real_check(*args))
+    try:
+        layer = rnnkern.LSTM(3, 4, device=backend, dtype="float64", seed=0)
+        x = np.random.default_rng(0).standard_normal((20, 2, 3))
+        layer(x)
+        first = len(checks)
+        assert first <= 1  # at most the first launch of lstm_step in float64 in this session
+        layer(x)
+        assert len(checks) == first  # 20 more steps, no checks
+    finally:
+        backend.name = "gpu"
+    h = np.zeros((2, 4))
+    with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float64 .*got numpy.ndarray "
+                                        r"of dtype float32"):
+        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16), "float32"), h, h, h)
+    not_an_array = types.SimpleNamespace(shape=(2, 4), dtype=np.dtype("float64"))
+    with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float64 .*got "
+                                        r"types.SimpleNamespace"):
+        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16)), not_an_array, h, h)

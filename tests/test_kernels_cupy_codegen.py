@@ -7,6 +7,7 @@ changes) and CuPy's headers, float16 included when cuda_fp16.h can be found. No 
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,29 @@ pytestmark = [pytest.mark.skipif(CODEGEN is None, reason=str(CODEGEN_REASON)),
                                  reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")]
 
 
-def _fp16_include():
-    """A directory with cuda_fp16.h (CuPy's float16 needs it): the CUDA toolkit or the runtime wheel."""
+def _fp16_include(major):
+    """A directory with cuda_fp16.h for CUDA ``major`` (CuPy's float16 needs it): the CUDA toolkit, or
+    the runtime wheel (CUDA 12: nvidia/cuda_runtime/include; CUDA 13: nvidia/cu13/include)."""
     dirs = [Path(os.environ[v]) / "include" for v in ("CUDA_PATH", "CUDA_HOME") if os.environ.get(v)]
+    package = {12: "nvidia.cuda_runtime", 13: "nvidia.cu13"}[major]
     try:
-        spec = importlib.util.find_spec("nvidia.cuda_runtime")
+        spec = importlib.util.find_spec(package)
         dirs += [Path(p) / "include" for p in (spec.submodule_search_locations or [])] if spec else []
     except (ImportError, ValueError):
         pass
     dirs.append(Path("/usr/local/cuda/include"))
-    return next((d for d in dirs if (d / "cuda_fp16.h").is_file()), None)
+    for folder in dirs:
+        version_h = folder / "cuda_runtime_api.h"  # CUDART_VERSION names the toolkit's version
+        text = version_h.read_text(errors="replace") if version_h.is_file() else ""
+        if (folder / "cuda_fp16.h").is_file() and re.search(rf"#define\s+CUDART_VERSION\s+{major}\d\d\d\b", text):
+            return folder
+    return None
+
+
+NVRTC_MAJORS = _nvrtc.available_majors()
+CUDA_MAJORS = [pytest.param(m, id=f"cuda{m}", marks=pytest.mark.skipif(
+    m not in NVRTC_MAJORS, reason=f"NVRTC of CUDA {m} not installed: pip install {_nvrtc.WHEELS[m]}"))
+    for m in _nvrtc.MAJORS]
 
 
 def cupy_source(name, dtype):
@@ -66,15 +80,17 @@ def cupy_source(name, dtype):
     return "".join(f"#include <{h}>\n" for h in headers) + code
 
 
+@pytest.mark.parametrize("major", CUDA_MAJORS)
 @pytest.mark.parametrize("dtype", _kernels.DTYPES)
 @pytest.mark.parametrize("name", list(_kernels.KERNELS))
-def test_cupy_generated_kernel_compiles(name, dtype):
+def test_cupy_generated_kernel_compiles(name, dtype, major):
     _, _, _, _, _, _, _, header_dir, cccl = CODEGEN
     options = [f"-I{header_dir()}", *cccl(), "--std=c++17"]
     if dtype == "float16":
-        include = _fp16_include()
+        include = _fp16_include(major)
         if include is None:
-            pytest.skip("cuda_fp16.h not found (pip install nvidia-cuda-runtime-cu12, or set CUDA_PATH): "
+            wheel = "nvidia-cuda-runtime-cu12" if major == 12 else "'nvidia-cuda-runtime>=13,<14'"
+            pytest.skip(f"CUDA {major}'s cuda_fp16.h not found (pip install {wheel}, or set CUDA_PATH): "
                         "CuPy's float16 kernels cannot be compiled here")
         options.append(f"-I{include}")
     try:
@@ -82,4 +98,4 @@ def test_cupy_generated_kernel_compiles(name, dtype):
     except TypeError as exc:  # the private generator's signature changed
         pytest.skip(f"CuPy {cupy.__version__}'s private code generator changed: {exc}")
     assert f'#line 1 "kernels/{_kernels.spec(name).header}"' in source
-    _nvrtc.compile(source, f"{name}_{dtype}.cu", "sm_80", options)
+    _nvrtc.compile(source, f"{name}_{dtype}.cu", "sm_80", options, major=major)

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ._bench import CELLS, CONFIGS, VARIANTS, BenchConfig, build_variants
+from ._bench.variants import DEFAULT_VARIANTS
 from ._bench import machine as _machine
 from ._bench import report as _report
 from ._bench import timing as _timing
@@ -42,23 +43,28 @@ def add_arguments(parser):
     configs = "; ".join(f"{name}: T={c['seq_len']} B={c['batch']} I={c['input_size']} H={c['hidden_size']}"
                         for name, c in CONFIGS.items())
     parser.add_argument("--cell", choices=CELLS + ("all",), default="all", help="which cell (default: all)")
-    parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
-                        help="auto: the GPU when usable, else the CPU (default)")
+    parser.add_argument("--device", choices=("cpu", "gpu", "cuda", "cuda:0", "auto"), default="auto",
+                        help="auto: the GPU when usable, else the CPU (default); cuda, cuda:0: the GPU")
     parser.add_argument("--dtype", choices=("float16", "float32", "float64"), default="float32",
                         help="default float32 (float16: GPU only)")
-    parser.add_argument("--config", choices=tuple(CONFIGS), default="default",
-                        help=f"sizes ({configs}); one layer each; the options below override them")
+    parser.add_argument("--config", choices=tuple(CONFIGS), default=None,
+                        help=f"sizes ({configs}); one layer each; the options below override them "
+                             "(default: default; with --full: all three)")
+    parser.add_argument("--full", action="store_true",
+                        help="the full sweep: every variant at every configuration (unless --config / --variants "
+                             "say otherwise); many times longer than the default run")
     for name in SIZE_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), type=_positive_int, default=None, metavar="N")
-    parser.add_argument("--repeat", type=_positive_int, default=10, metavar="N",
-                        help="timed rounds per variant, taken in alternation (default 10)")
+    parser.add_argument("--repeat", type=_positive_int, default=8, metavar="N",
+                        help="timed rounds per variant, taken in alternation (default 8)")
     parser.add_argument("--warmup", type=_non_negative_int, default=1, metavar="N",
                         help="untimed rounds before them (default 1)")
     parser.add_argument("--pause", type=float, default=None, metavar="SECONDS",
                         help="sleep before each timed call so the previous variant's BLAS/OpenMP threads stop "
                              "spinning (default 0.2 on the CPU, 0 on the GPU)")
-    parser.add_argument("--variants", type=_variant_list, default=list(VARIANTS), metavar="LIST",
-                        help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--variants", type=_variant_list, default=None, metavar="LIST",
+                        help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: "
+                             f"{','.join(DEFAULT_VARIANTS)}; with --full: all)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the results as a JSON list of records")
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
 
@@ -99,44 +105,61 @@ def run(args):
         folder = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(folder):
             return _error(f"--json {args.json}: the folder {folder} does not exist")
-    sizes = dict(CONFIGS[args.config])
-    sizes.update({k: getattr(args, k) for k in SIZE_OPTIONS if getattr(args, k) is not None})
+    configs = [args.config] if args.config else (list(CONFIGS) if args.full else ["default"])
+    names = args.variants or list(VARIANTS if args.full else DEFAULT_VARIANTS)
     cells = CELLS if args.cell == "all" else (args.cell,)
 
     def progress(message):
         print(f"rnnkern bench: {message}", file=sys.stderr, flush=True)
 
-    wants_torch = any(v.startswith("torch") for v in args.variants)
+    wants_torch = any(v.startswith("torch") for v in names)
     if wants_torch:
         _torch_variants.setup(device)
     machine = _machine.machine_info(device, with_torch=wants_torch)
     for line in _machine.format_header(machine, device, wants_torch):
         print(line)
     print(f"Timing:  {args.repeat} round(s) after {args.warmup} warm-up, variants in alternation (order rotated "
-          f"each round), {pause:g} s pause before each call; {'CUDA events' if device == 'gpu' else 'wall clock'}")
-    records = []
-    for cell in cells:
-        cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
-        progress(f"{cfg.describe()}: building {len(args.variants)} variant(s)")
-        started = time.perf_counter()
-        variants, skipped = build_variants(cfg, args.variants, seed=args.seed)
-        for name, why in skipped.items():
-            progress(f"{cell}: {name} left out: {why}")
-        times = _timing.measure(variants, args.repeat, args.warmup,
-                                progress=lambda message: progress(f"{cell}: {message}"), pause=pause)
-        progress(f"{cell}: done in {time.perf_counter() - started:.1f} s")
-        cell_records = _report.summarize(cfg, times, machine)
-        records += cell_records
-        print()
-        for line in _report.format_table(cfg, cell_records, skipped):
-            print(line)
-        warning = _report.spread_warning(cell_records)
-        if warning:
-            print(warning)
-        sys.stdout.flush()
+          f"each round), {pause:g} s pause before each call; {'CUDA events' if device == 'gpu' else 'wall clock'}; "
+          f"ratios: {_report.RATIO_STATISTIC}")
+    records, verdicts = [], []
+    for config in configs:
+        sizes = dict(CONFIGS[config])
+        sizes.update({k: getattr(args, k) for k in SIZE_OPTIONS if getattr(args, k) is not None})
+        for cell in cells:
+            cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
+            cell_records = _run_cell(cfg, names, args, pause, machine, progress)
+            records += cell_records
+            verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
+                                            _machine.gemm_library(device, machine))
+                            + (f" [{config}]" if len(configs) > 1 else ""))
     print()
     print(_report.LEGEND)
+    print()
+    print(f"Verdict ({device}, {args.dtype}, {_report.RATIO_STATISTIC}):")
+    for line in verdicts:
+        print(f"  {line}")
     if args.json is not None:
         _report.write_json(args.json, records)
         progress(f"wrote {len(records)} records to {args.json}")
     return 0
+
+
+def _run_cell(cfg, names, args, pause, machine, progress):
+    """Build, time and print one cell's variants; its records."""
+    progress(f"{cfg.describe()}: building {len(names)} variant(s)")
+    started = time.perf_counter()
+    variants, skipped = build_variants(cfg, names, seed=args.seed)
+    for name, why in skipped.items():
+        progress(f"{cfg.cell}: {name} left out: {why}")
+    times = _timing.measure(variants, args.repeat, args.warmup,
+                            progress=lambda message: progress(f"{cfg.cell}: {message}"), pause=pause)
+    progress(f"{cfg.cell}: done in {time.perf_counter() - started:.1f} s")
+    cell_records = _report.summarize(cfg, times, machine)
+    print()
+    for line in _report.format_table(cfg, cell_records, skipped):
+        print(line)
+    warning = _report.spread_warning(cell_records)
+    if warning:
+        print(warning)
+    sys.stdout.flush()
+    return cell_records

@@ -17,9 +17,10 @@ def _arch(value):
 
 def add_arguments(parser):
     parser.add_argument("--compile-kernels", action="store_true",
-                        help="compile every fused kernel in every dtype with NVRTC (no GPU needed)")
+                        help="compile every fused kernel in every dtype with each NVRTC found (CUDA 12 and 13; "
+                             "no GPU needed)")
     parser.add_argument("--arch", type=_arch, action="append", metavar="SM",
-                        help="GPU architecture to compile for, e.g. sm_90; repeatable "
+                        help="GPU architecture to compile for, e.g. sm_90; repeatable; implies --compile-kernels "
                              f"(default: {' and '.join(DEFAULT_ARCHS)})")
 
 
@@ -69,29 +70,36 @@ def _gpu_lines():
 def _nvrtc_line():
     from . import _nvrtc
 
-    try:
-        return _line("NVRTC", ".".join(map(str, _nvrtc.version())))
-    except _nvrtc.NvrtcUnavailableError as exc:
-        return _line("NVRTC", f"unavailable ({exc})")
+    majors = _nvrtc.available_majors()
+    if not majors:
+        return _line("NVRTC", f"unavailable ({_nvrtc.unavailable_reason()})")
+    found = [f"{'.'.join(map(str, _nvrtc.version(m)))} ({_nvrtc.library_path(m)})" for m in majors]
+    return _line("NVRTC", "; ".join(found))
 
 
-def compile_kernels(archs, out=print):
-    """Compile every kernel x dtype x arch with NVRTC, one line each; the number of failures."""
+def compile_kernels(archs, out=print, majors=None):
+    """Compile every kernel x dtype x arch with the NVRTC of each CUDA major in ``majors`` (default:
+    every one found), one line each; the number of failures."""
     from . import _kernels, _nvrtc
 
+    majors = _nvrtc.available_majors() if majors is None else majors
+    if not majors:
+        raise _nvrtc.NvrtcUnavailableError(_nvrtc.unavailable_reason())
     failures = 0
-    for name in _kernels.KERNELS:
-        for dtype in _kernels.DTYPES:
-            for arch in archs:
-                label = f"{_kernels.kernel_name(name, dtype)} {arch}"
-                try:
-                    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{label}.cu".replace(" ", "_"),
-                                   arch)
-                except _nvrtc.NvrtcCompileError as exc:
-                    failures += 1
-                    out(f"{label}: FAILED\n{exc.log}")
-                else:
-                    out(f"{label}: ok")
+    for major in majors:
+        nvrtc = "NVRTC " + ".".join(map(str, _nvrtc.version(major)))
+        for name in _kernels.KERNELS:
+            for dtype in _kernels.DTYPES:
+                for arch in archs:
+                    label = f"{_kernels.kernel_name(name, dtype)} {arch} {nvrtc}"
+                    try:
+                        _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"),
+                                       f"{_kernels.kernel_name(name, dtype)}_{arch}.cu", arch, major=major)
+                    except _nvrtc.NvrtcCompileError as exc:
+                        failures += 1
+                        out(f"{label}: FAILED\n{exc.log}")
+                    else:
+                        out(f"{label}: ok")
     return failures
 
 
@@ -102,7 +110,7 @@ def run(args):
     head = [_line("rnnkern", __version__), _line("Python", platform.python_version()), _line("NumPy", np.__version__)]
     for line in head + _cupy_lines() + _gpu_lines() + [_nvrtc_line()]:
         print(line)
-    if not args.compile_kernels:
+    if not (args.compile_kernels or args.arch):
         return 0
     archs = args.arch or list(DEFAULT_ARCHS)
     try:

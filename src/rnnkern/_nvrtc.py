@@ -1,8 +1,18 @@
 """A small ctypes binding of NVRTC, CUDA's runtime compiler: enough to compile a kernel without a GPU.
 
 NVRTC needs no driver and no device, so the CUDA kernels can be compiled (and their
-errors caught) on any machine where libnvrtc is present, e.g. from the
-nvidia-cuda-nvrtc-cu12 wheel (``pip install 'rnnkern[nvrtc]'``).
+errors caught) on any machine where libnvrtc is present: CUDA 12's from the
+nvidia-cuda-nvrtc-cu12 wheel (``pip install 'rnnkern[nvrtc-cuda12]'``), CUDA 13's from
+nvidia-cuda-nvrtc 13.x (``'rnnkern[nvrtc-cuda13]'``, files under ``nvidia/cu13/``), or a
+CUDA toolkit (``CUDA_PATH`` / ``CUDA_HOME``, the system's library path).
+
+Why hand-written rather than CuPy's ``cupy.cuda.nvrtc`` or NVIDIA's ``cuda-bindings``: this
+check must compile every kernel with NVRTC 12 *and* 13 in one test environment, with or without
+CuPy. CuPy's binding needs CuPy and loads one NVRTC per process, whichever its loader finds (with
+both wheels installed, cupy-cuda12x 14.2 picks NVRTC 13.5); cuda-bindings is released per CUDA
+major (12.x binds NVRTC 12, 13.x NVRTC 13), one per environment. The seven C functions used here
+have kept their signatures from CUDA 11 to 13, so loading each major's library by path is all it
+takes.
 """
 
 import ctypes
@@ -13,8 +23,13 @@ import os
 import sys
 from pathlib import Path
 
-INSTALL_HINT = "pip install nvidia-cuda-nvrtc-cu12 (or: pip install 'rnnkern[nvrtc]')"
+MAJORS = (13, 12)  # the CUDA major versions looked for, newest (the default) first
+WHEELS = {12: "nvidia-cuda-nvrtc-cu12", 13: "'nvidia-cuda-nvrtc>=13,<14'"}
+INSTALL_HINT = ("pip install nvidia-cuda-nvrtc-cu12 (CUDA 12) or 'nvidia-cuda-nvrtc>=13,<14' (CUDA 13); "
+                "or: pip install 'rnnkern[nvrtc]' (both)")
 _NVRTC_SUCCESS = 0
+# Where each major's wheel puts the library: nvidia/cuda_nvrtc/lib (CUDA 12), nvidia/cu13/lib (CUDA 13).
+_WHEEL_PACKAGES = {12: "nvidia.cuda_nvrtc", 13: "nvidia.cu13"}
 
 
 class NvrtcUnavailableError(RuntimeError):
@@ -29,46 +44,72 @@ class NvrtcCompileError(RuntimeError):
         self.log = log
 
 
-def _wheel_dirs():
-    """lib/ (and bin/ on Windows) of the nvidia-cuda-nvrtc-cu12 wheel, if installed."""
+def _package_dirs(package, subdirs):
+    """``subdirs`` of an installed (namespace) package's folders, e.g. the lib/ of an NVIDIA wheel."""
     try:
-        found = importlib.util.find_spec("nvidia.cuda_nvrtc")
+        found = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         return []
     roots = list(found.submodule_search_locations or []) if found else []
-    return [Path(root) / sub for root in roots for sub in ("lib", "bin")]
+    return [Path(root) / sub for root in roots for sub in subdirs]
 
 
-def _candidates():
-    """Library paths or names to try, most specific first."""
-    patterns = ["nvrtc64_12*.dll"] if sys.platform == "win32" else ["libnvrtc.so.12", "libnvrtc.so"]
-    dirs = _wheel_dirs()
+def wheel_dirs(major, subdirs=("lib", "bin", "bin/x86_64")):
+    """Folders of the NVIDIA wheel of CUDA ``major`` (12 or 13), if installed: lib/ by default."""
+    return _package_dirs(_WHEEL_PACKAGES[major], subdirs)
+
+
+def _candidates(major):
+    """Library paths or names to try for NVRTC of CUDA ``major``, most specific first."""
+    patterns = [f"nvrtc64_{major}*.dll"] if sys.platform == "win32" else [f"libnvrtc.so.{major}"]
+    dirs = wheel_dirs(major)
     for var in ("CUDA_PATH", "CUDA_HOME"):
         if os.environ.get(var):
-            dirs += [Path(os.environ[var]) / sub for sub in ("lib64", "lib", "bin")]
+            dirs += [Path(os.environ[var]) / sub for sub in ("lib64", "lib", "bin", "bin/x64")]
+    dirs.append(Path("/usr/local/cuda/lib64"))
     paths = [str(p) for d in dirs for pattern in patterns for p in sorted(d.glob(pattern))]
     system = ctypes.util.find_library("nvrtc")
-    return paths + ([system] if system else []) + ["libnvrtc.so.12"]
+    return list(dict.fromkeys(paths + ([system] if system else []) + [f"libnvrtc.so.{major}"]))
 
 
 @functools.lru_cache(maxsize=None)
-def load():
-    """The loaded libnvrtc (a ctypes.CDLL), or NvrtcUnavailableError saying how to install it."""
+def load(major=None):
+    """The loaded libnvrtc of CUDA ``major`` (12 or 13; None: the newest found), as a ctypes.CDLL,
+    or NvrtcUnavailableError saying how to install it."""
+    if major is not None and major not in MAJORS:
+        raise ValueError(f"major must be one of {', '.join(map(str, MAJORS))} (the CUDA version), got {major!r}")
     errors = []
-    for candidate in _candidates():
+    for wanted in (major,) if major is not None else MAJORS:
+        for candidate in _candidates(wanted):
+            try:
+                lib = ctypes.CDLL(candidate)
+            except OSError as exc:
+                errors.append(f"{candidate}: {exc}")
+                continue
+            _declare(lib)
+            got = _lib_version(lib)[0]
+            if got == wanted:
+                return lib
+            errors.append(f"{candidate}: NVRTC {got}, not {wanted}")
+    wanted = f"CUDA {major}'s" if major else "CUDA 13's or 12's"
+    raise NvrtcUnavailableError(f"NVRTC ({wanted} libnvrtc) could not be loaded; install it with: "
+                                f"{WHEELS[major] if major else INSTALL_HINT}. Tried: {'; '.join(errors)}")
+
+
+def available_majors():
+    """The CUDA major versions whose NVRTC can be loaded here, newest first (e.g. [13, 12])."""
+    found = []
+    for major in MAJORS:
         try:
-            lib = ctypes.CDLL(candidate)
-        except OSError as exc:
-            errors.append(f"{candidate}: {exc}")
+            load(major)
+        except NvrtcUnavailableError:
             continue
-        _declare(lib)
-        return lib
-    raise NvrtcUnavailableError("NVRTC (libnvrtc.so.12) could not be loaded; install it with: "
-                                f"{INSTALL_HINT}. Tried: {'; '.join(errors)}")
+        found.append(major)
+    return found
 
 
 def unavailable_reason():
-    """None when NVRTC can be loaded, else why not (a string)."""
+    """None when some NVRTC can be loaded, else why not (a string)."""
     try:
         load()
     except NvrtcUnavailableError as exc:
@@ -96,15 +137,25 @@ def _check(lib, status, what):
         raise RuntimeError(f"NVRTC {what} failed: {lib.nvrtcGetErrorString(status).decode()}")
 
 
-def version():
-    """NVRTC's (major, minor) version."""
-    lib, major, minor = load(), ctypes.c_int(), ctypes.c_int()
+def _lib_version(lib):
+    major, minor = ctypes.c_int(), ctypes.c_int()
     _check(lib, lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
     return major.value, minor.value
 
 
-def compile(source, name, arch="sm_90", options=()):
-    """Compile CUDA C++ ``source`` for ``arch`` (e.g. "sm_90": a cubin, so ptxas checks inline PTX too).
+def version(major=None):
+    """NVRTC's (major, minor) version (of CUDA ``major``'s NVRTC; None: the newest found)."""
+    return _lib_version(load(major))
+
+
+def library_path(major=None):
+    """The file the NVRTC of CUDA ``major`` was loaded from (None: the newest found)."""
+    return load(major)._name
+
+
+def compile(source, name, arch="sm_90", options=(), major=None):
+    """Compile CUDA C++ ``source`` for ``arch`` (e.g. "sm_90": a cubin, so ptxas checks inline PTX too)
+    with the NVRTC of CUDA ``major`` (12 or 13; None: the newest found).
 
     Returns the compiler log (often empty); raises NvrtcCompileError with the log if it fails.
     """
@@ -112,7 +163,7 @@ def compile(source, name, arch="sm_90", options=()):
         raise TypeError(f"source and name must be str, got {type(source).__name__} and {type(name).__name__}")
     if not isinstance(arch, str) or not arch.startswith(("sm_", "compute_")) or not arch.split("_", 1)[1].isdigit():
         raise ValueError(f"arch must look like 'sm_90' or 'compute_90', got {arch!r}")
-    lib, prog = load(), ctypes.c_void_p()
+    lib, prog = load(major), ctypes.c_void_p()
     _check(lib, lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None),
            "nvrtcCreateProgram")
     try:
@@ -123,7 +174,8 @@ def compile(source, name, arch="sm_90", options=()):
         lib.nvrtcDestroyProgram(ctypes.byref(prog))
     if status != _NVRTC_SUCCESS:
         reason = lib.nvrtcGetErrorString(status).decode()
-        raise NvrtcCompileError(f"NVRTC could not compile {name} for {arch} ({reason}):\n{log}", log)
+        which = ".".join(map(str, _lib_version(lib)))
+        raise NvrtcCompileError(f"NVRTC {which} could not compile {name} for {arch} ({reason}):\n{log}", log)
     return log
 
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ._backend import device_of
+from ._backend import to_host
 from ._validate import native_byte_order
 
 
@@ -44,12 +44,11 @@ def read_state_dict(state_dict, where, copy=False):
         raise TypeError(f"{where}: state_dict must be a mapping of names to arrays, got {type(state_dict).__name__}")
     arrays = {}
     for name, value in state_dict.items():
-        if device_of(value) == "gpu" and hasattr(value, "get"):
-            value = value.get()
-        elif hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on CUDA
+        if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, maybe on CUDA or bfloat16
             value = torch_to_numpy(value, f"{where}: state_dict[{name!r}]",
                                    "convert the state_dict first: {k: v.float() for k, v in state_dict.items()}")
         try:
+            value = to_host(value)  # CuPy, CUDA torch tensors, other device arrays by DLPack, NumPy, lists
             arrays[name] = native_byte_order(np.array(value, copy=True) if copy else np.asarray(value))
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{where}: state_dict[{name!r}] is not array-like ({exc})") from None

@@ -5,22 +5,23 @@ import re
 import numpy as np
 
 from . import _params
-from ._backend import device_of
+from ._backend import to_host
 from ._dropout import check_dropout, dropout_generator
+from ._interop import InteropMixin
 from ._layer_docs import LAYER_ARGS as _LAYER_ARGS
 from ._layer_options import LayerOptions
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
-from ._training import TrainableLayer
 from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
+from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(LayerOptions, TrainableLayer, ParamModule):
+class _Layer(LayerOptions, InteropMixin, TrainableLayer, ParamModule):
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
@@ -132,7 +133,7 @@ class _Layer(LayerOptions, TrainableLayer, ParamModule):
             return None
         if not batched:
             raise ValueError(f"{name}: lengths is only accepted with batched (3-D) input")
-        lengths = lengths.get() if device_of(lengths) == "gpu" else np.asarray(lengths)
+        lengths = to_host(lengths)  # a host copy of CuPy arrays and (CUDA) torch tensors too
         if lengths.size == 0:  # np.asarray([]) is float64; an empty list is a (wrong-sized) list of ints
             lengths = lengths.astype(np.int64)
         if lengths.dtype.kind not in "iu":

@@ -2,7 +2,8 @@
 
 A backend exposes its array module as ``xp`` (so generic code can call
 ``xp.matmul``), allocation, host/device transfer, and the fused elementwise
-step of each cell. ``get_backend("cpu" | "gpu" | "auto")`` returns it.
+step of each cell. ``get_backend("cpu" | "gpu" | "auto")`` returns it ("cuda" and "cuda:0",
+torch's names, mean "gpu").
 """
 
 import functools
@@ -11,6 +12,7 @@ import numpy as np
 
 from .._errors import DeviceUnavailableError
 from .._validate import resolve_dtype
+from ._host import detached, device_of, to_host  # noqa: F401 (re-exported)
 from ._numpy import NumpyBackend
 
 DEVICES = ("cpu", "gpu", "auto")
@@ -55,29 +57,37 @@ def gpu_unavailable_reason():
 _CPU = NumpyBackend()
 
 
+# torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).
+GPU_ALIASES = ("gpu", "cuda", "cuda:0")
+
+
 def get_backend(device):
-    """The backend for ``device``: "cpu", "gpu" or "auto" (the GPU when usable, else the CPU)."""
+    """The backend for ``device``: "cpu", "gpu" (or torch's "cuda", "cuda:0"), or "auto" (the GPU when
+    usable, else the CPU)."""
     if getattr(device, "is_backend", False):
         return device
-    if not isinstance(device, str) or device not in DEVICES:
-        raise ValueError(f"device must be one of 'cpu', 'gpu', 'auto', got {device!r}")
+    if not isinstance(device, str) or device not in DEVICES + GPU_ALIASES:
+        hint = (" (rnnkern uses the current CUDA device only: select another one with "
+                "cupy.cuda.Device(n).use() and pass 'cuda')") if isinstance(device, str) and \
+            device.startswith("cuda:") else ""
+        raise ValueError(f"device must be one of 'cpu', 'gpu', 'auto', got {device!r} (torch's 'cuda' and 'cuda:0' "
+                         f"also name the GPU){hint}")
     if device == "cpu":
         return _CPU
-    if device == "gpu":
-        return _gpu_backend()
+    if device in GPU_ALIASES:
+        try:
+            return _gpu_backend()
+        except DeviceUnavailableError as exc:
+            if device == "gpu":
+                raise
+            raise DeviceUnavailableError(str(exc).replace("device='gpu'", f"device={device!r} (the GPU)", 1)) from None
     return _CPU if gpu_unavailable_reason() else _gpu_backend()
 
 
 def available_devices():
-    """The devices usable here, e.g. ["cpu"] or ["cpu", "gpu"]."""
+    """The devices usable here, e.g. ["cpu"] or ["cpu", "gpu"]; "gpu" may also be passed as "cuda" or
+    "cuda:0", as in torch."""
     return ["cpu"] if gpu_unavailable_reason() else ["cpu", "gpu"]
-
-
-def device_of(array):
-    """'gpu' for device memory (a CuPy array, or anything with __cuda_array_interface__ such as a
-    CUDA torch tensor), 'cpu' for anything else."""
-    on_gpu = type(array).__module__.split(".")[0] == "cupy" or hasattr(array, "__cuda_array_interface__")
-    return "gpu" if on_gpu else "cpu"
 
 
 def asarray(x, device="cpu", dtype=None):

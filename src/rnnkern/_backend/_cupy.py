@@ -10,6 +10,10 @@ import numpy as np
 
 from .. import _kernels
 from ._cupy_variant import CupyVariantSteps
+from ._host import detached, device_of, to_host
+
+
+_SLICES = {}  # (count, hidden) -> the column slices of the gate blocks, made once per size
 
 
 def _blocks(name, array, count, hidden):
@@ -17,7 +21,11 @@ def _blocks(name, array, count, hidden):
     if array.shape[-1] != count * hidden:
         raise ValueError(f"{name} must have {count}*hidden_size = {count * hidden} columns (hidden_size "
                          f"{hidden}), got shape {tuple(array.shape)}")
-    return tuple(array[..., k * hidden:(k + 1) * hidden] for k in range(count))
+    slices = _SLICES.get((count, hidden))
+    if slices is None:
+        slices = _SLICES[count, hidden] = tuple((Ellipsis, slice(k * hidden, (k + 1) * hidden))
+                                                for k in range(count))
+    return tuple([array[s] for s in slices])
 
 
 class CupyBackend(CupyVariantSteps):
@@ -38,6 +46,7 @@ class CupyBackend(CupyVariantSteps):
             return cupy_module.ElementwiseKernel(**_kernels.elementwise_args(name, dtype))
 
         self.kernel = kernel
+        self._ready = {}  # (kernel name, dtype) -> kernel, once the first launch's arguments were checked
 
     # --- arrays ------------------------------------------------------------
     def asarray(self, x, dtype=None):
@@ -45,9 +54,13 @@ class CupyBackend(CupyVariantSteps):
         cp = self.xp
         if isinstance(x, cp.ndarray) and (dtype is None or x.dtype == dtype):
             return x
-        if isinstance(x, cp.ndarray) or hasattr(x, "__cuda_array_interface__"):
+        if isinstance(x, cp.ndarray):
             return cp.asarray(x, dtype=dtype)
-        return cp.asarray(np.asarray(x, dtype=dtype))
+        x = detached(x)  # a torch tensor that requires grad exports neither DLPack nor __cuda_array_interface__
+        if device_of(x) == "gpu":  # another library's device array (a CUDA torch tensor): no host round trip
+            on_device = cp.from_dlpack(x) if hasattr(x, "__dlpack__") else cp.asarray(x)
+            return on_device if dtype is None else on_device.astype(dtype, copy=False)
+        return cp.asarray(np.asarray(to_host(x), dtype=dtype))
 
     def to_numpy(self, array):
         return self.xp.asnumpy(array)
@@ -147,8 +160,32 @@ class CupyBackend(CupyVariantSteps):
     _gate_blocks = staticmethod(_blocks)
 
     def _launch(self, name, ins, outs):
-        """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype."""
+        """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype.
+
+        A step runs thousands of times per sequence, so nothing is re-checked per launch: cells and
+        layers validate their inputs once per call, and CuPy itself rejects any argument that is not a
+        CuPy array of the kernel's type T (TypeError); only then are the arguments checked one by
+        one, for a message that names the argument."""
+        try:
+            kernel = self._ready[name, outs[0].dtype]
+        except (KeyError, AttributeError, TypeError):
+            kernel = self._first_launch(name, ins, outs)
+        try:
+            kernel(*ins, *outs)
+        except TypeError:
+            self._check(name, ins, outs)
+            raise
+
+    def _first_launch(self, name, ins, outs):
+        """Check the arguments, build (or fetch) the kernel and remember it for later launches."""
+        self._check(name, ins, outs)
         dtype = outs[0].dtype
+        kernel = self._ready[name, dtype] = self.kernel(name, dtype.name)
+        return kernel
+
+    def _check(self, name, ins, outs):
+        """A TypeError naming the first argument that is not a CuPy array of the outputs' dtype."""
+        dtype = getattr(outs[0], "dtype", None)
         spec = _kernels.spec(name)
         for arg, array in zip(spec.in_params + spec.outputs, ins + outs):
             if not isinstance(array, self.xp.ndarray) or array.dtype != dtype:
@@ -157,7 +194,6 @@ class CupyBackend(CupyVariantSteps):
                 raise TypeError(f"{name}: {arg} must be a CuPy array of dtype {dtype} (the output's), got {got}")
         if dtype.name not in self.dtypes:
             raise TypeError(f"{name}: dtype must be one of {', '.join(self.dtypes)}, got {dtype.name}")
-        self.kernel(name, dtype.name)(*ins, *outs)
 
 
 def _rnn_kernel(prefix, nonlinearity):

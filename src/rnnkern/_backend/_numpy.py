@@ -10,6 +10,7 @@ import functools
 
 import numpy as np
 
+from ._host import to_host
 from ._numpy_grad import NumpyGradSteps
 from ._numpy_variant import NumpyVariantSteps
 
@@ -95,9 +96,7 @@ class NumpyBackend(NumpyGradSteps, NumpyVariantSteps):
     dtypes = ("float32", "float64")
 
     def asarray(self, x, dtype=None):
-        if type(x).__module__.split(".")[0] == "cupy":
-            x = x.get()
-        return np.asarray(x, dtype=dtype)
+        return np.asarray(to_host(x), dtype=dtype)  # CuPy arrays and CUDA torch tensors are copied over
 
     def to_numpy(self, array):
         return np.asarray(array)

@@ -62,7 +62,53 @@ def torch_info():
     except Exception:
         blas = None
     return {"version": torch.__version__, "num_threads": torch.get_num_threads(), "blas": blas,
-            "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+            "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+            "onednn": bool(torch.backends.mkldnn.is_available()),
+            "tf32": {"cudnn": bool(torch.backends.cudnn.allow_tf32),
+                     "cublas": bool(torch.backends.cuda.matmul.allow_tf32)}}
+
+
+def tf32_text(torch):
+    """How PyTorch's float32 GPU math runs: "TF32 off" (full float32), or which library uses TF32."""
+    on = [name for name, allowed in (torch.get("tf32") or {}).items() if allowed]
+    return f"TF32 ON in {' and '.join(on)} (not full float32)" if on else "TF32 off (full float32 in cuDNN and cuBLAS)"
+
+
+_LIBRARY_NAMES = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS", "accelerate": "Accelerate"}
+
+
+def _library(name):
+    return _LIBRARY_NAMES.get(str(name).lower(), str(name))
+
+
+def torch_library(cell, device, info):
+    """What torch.nn's layer of ``cell`` computes with here: cuDNN on the GPU; on the CPU oneDNN for the
+    LSTM (aten::mkldnn_rnn_layer, when PyTorch has it), else PyTorch's own loop on its BLAS."""
+    torch = info.get("torch") or {}
+    if device == "gpu":
+        return "cuDNN"
+    if cell == "lstm" and torch.get("onednn"):
+        return "oneDNN"
+    return f"its own loop on {_library(torch['blas']) if torch.get('blas') else 'its BLAS'}"
+
+
+def gemm_library(device, info):
+    """The GEMM library of rnnkern and the array variants: cuBLAS (through CuPy), or NumPy's BLAS."""
+    if device == "gpu":
+        return "cuBLAS"
+    blas = [lib for lib in info.get("blas") or () if "numpy" in (lib.get("filepath") or "").lower()] or \
+        list(info.get("blas") or ())
+    return f"NumPy's {_library(blas[0]['internal_api'])}" if blas else "NumPy's BLAS"
+
+
+def threads_line(info):
+    """Which thread counts each library used, and whether the user's OMP_NUM_THREADS set them."""
+    parts = [f"{lib['internal_api']} {lib['num_threads']}" for lib in info.get("blas") or ()]
+    if info.get("torch"):
+        parts.append(f"PyTorch {info['torch']['num_threads']} (torch.get_num_threads)")
+    omp = info["env"].get("OMP_NUM_THREADS")
+    source = f"OMP_NUM_THREADS={omp} (yours)" if omp else "OMP_NUM_THREADS unset"
+    return f"Threads: {', '.join(parts) or 'unknown (install threadpoolctl)'}; {source}"
 
 
 def gpu_name():
@@ -114,10 +160,13 @@ def format_header(info, device, torch_selected=True):
         lines.append(f"BLAS:    {lib['internal_api']} {lib['version']}, kernel {lib.get('architecture') or '?'}, "
                      f"{lib['num_threads']} threads ({os.path.basename(lib['filepath'] or '?')})")
     lines.append(f"Python:  {info['python']}, NumPy {info['numpy']}")
+    if device == "cpu":
+        lines.append(threads_line(info))
     torch = info["torch"]
     if torch:
         lines.append(f"PyTorch: {torch['version']}, {torch['num_threads']} threads, its own BLAS {torch['blas'] or '?'}"
-                     + (f", cuDNN {torch['cudnn']}" if torch.get("cudnn") else ""))
+                     + (f", cuDNN {torch['cudnn']}" if torch.get("cudnn") else "")
+                     + (f"; {tf32_text(torch)}" if device == "gpu" else ""))
     elif torch_selected:
         lines.append("PyTorch: not installed (the torch and torch-cell baselines are left out)")
     if device == "gpu":

@@ -1,5 +1,7 @@
 """PyTorch baselines (never a dependency): its layer (cuDNN on the GPU) and its cell stepped from Python."""
 
+import os
+
 from .machine import usable_cpus
 from .variants import Variant, step_cells
 
@@ -7,15 +9,20 @@ _LAYERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
 def setup(device):
-    """Configure PyTorch for a fair comparison (CPU: one thread per usable CPU, as the BLAS has;
-    GPU: cuDNN on). Returns False when PyTorch is not importable."""
+    """Configure PyTorch for a fair comparison (CPU: one thread per usable CPU, as the BLAS has, unless
+    OMP_NUM_THREADS says otherwise;
+    GPU: cuDNN on, TF32 off: on Ampere and later cuDNN's RNNs would otherwise multiply in TF32, a
+    10-bit mantissa, while rnnkern's cuBLAS GEMMs are full float32). Returns False when PyTorch is
+    not importable."""
     try:
         import torch
     except ImportError:
         return False
     if device == "gpu":
         torch.backends.cudnn.enabled = True
-    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    elif "OMP_NUM_THREADS" not in os.environ:  # the user's setting is PyTorch's too: keep it
         torch.set_num_threads(usable_cpus())
     return True
 

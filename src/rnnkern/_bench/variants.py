@@ -10,12 +10,15 @@ import numpy as np
 CELLS = ("lstm", "gru", "rnn")
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 VARIANTS = ("rnnkern", "rnnkern-cell", "unfused", "article", "torch", "torch-cell", "blas-bound")
+# What `rnnkern bench` times unless told otherwise (about 2 minutes on a 2-core CPU): the verdict's three,
+# and the unfused code that shows what fusing the gates buys.
+DEFAULT_VARIANTS = ("rnnkern", "unfused", "torch", "blas-bound")
 CONFIGS = {  # default: PyTorch's fastrnns benchmark; small: latency (batch 1); large: throughput
     "default": {"seq_len": 100, "batch": 64, "input_size": 512, "hidden_size": 512, "num_layers": 1},
     "small": {"seq_len": 100, "batch": 1, "input_size": 256, "hidden_size": 256, "num_layers": 1},
     "large": {"seq_len": 50, "batch": 256, "input_size": 1024, "hidden_size": 1024, "num_layers": 1},
 }
-_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +185,7 @@ def build_variants(cfg, names=VARIANTS, seed=0):
     import rnnkern
     from . import torch_variants
 
-    layer = getattr(rnnkern, _NAMES[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers,
+    layer = getattr(rnnkern, NAMES[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                                                 device=cfg.device, dtype=cfg.dtype, seed=seed)
     backend, x_host = layer._backend, make_input(cfg, seed)
     xp, x = backend.xp, rnnkern.asarray(x_host, device=cfg.device)
@@ -219,7 +222,7 @@ def _cell_loop(cfg, layer, xp, x):
     """rnnkern's cell stepped from Python, one cell per layer, as user code would write it."""
     import rnnkern
 
-    cls = getattr(rnnkern, _NAMES[cfg.cell] + "Cell")
+    cls = getattr(rnnkern, NAMES[cfg.cell] + "Cell")
     sd = layer.state_dict()
     cells = [cls.from_state_dict({k: sd[f"{k}_l{n}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")},
                                  device=cfg.device, dtype=cfg.dtype) for n in range(cfg.num_layers)]
