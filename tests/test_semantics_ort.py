@@ -11,7 +11,7 @@ import pytest
 import rnnkern
 import semantics_reference as ref
 from conftest import assert_close, to_numpy
-from test_semantics import random_config
+from test_semantics import gpu_subset, random_config
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "semantics_ort.npz")
 CONFIGS = json.loads(str(GOLDEN["configs"]))
@@ -24,6 +24,7 @@ def _case(i):
 
 @pytest.mark.parametrize("case", range(len(CONFIGS)))
 def test_golden_ort_outputs(case, device, dtype):
+    gpu_subset(device, case, every=2)
     cfg, arrays = CONFIGS[case], _case(case)
     sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd.")}
     layer = getattr(rnnkern, cfg["kind"]).from_state_dict(sd, device=device, dtype=dtype, **{
