@@ -313,3 +313,30 @@ def test_cell_gradients_match_finite_differences(seed, device):
             _set(array, index, old)
             np.testing.assert_allclose(to_numpy(grad)[index], (up - down) / 2e-6, rtol=1e-5, atol=1e-7,
                                        err_msg=f"{name}{index} {cfg['kind']}Cell {opts}")
+
+
+def test_proj_size_combines_with_activations_clip_and_input_forget(device):
+    """The projection wraps the variant recurrence: finite differences through both; and with a clip too
+    wide to bite and the default activations, the variant path equals the default one."""
+    rng = np.random.default_rng(5)
+    lstm = rnnkern.LSTM(3, 4, proj_size=2, bidirectional=True, device=device, dtype="float64", seed=3, clip=0.7,
+                        input_forget=True, activations=["HardSigmoid", "Softsign", "Elu"])
+    xp = lstm.xp
+    x = xp.asarray(rng.standard_normal((4, 2, 3)))
+    y, _, tape = lstm.forward_train(x)
+    w = rng.standard_normal(y.shape)
+    _, _, dparams = lstm.backward(tape, xp.asarray(w))
+    for name in ("weight_hr_l0", "weight_ih_l0_reverse", "weight_hh_l0"):
+        array = lstm._params[name]
+        index = tuple(int(rng.integers(s)) for s in array.shape)
+        old = float(array[index])
+        losses = []
+        for value in (old + 1e-6, old - 1e-6):
+            _set(array, index, value)
+            losses.append((to_numpy(lstm(x)[0]) * w).sum())
+        _set(array, index, old)
+        np.testing.assert_allclose(to_numpy(dparams[name])[index], (losses[0] - losses[1]) / 2e-6, rtol=1e-5, atol=1e-7)
+    plain = rnnkern.LSTM(3, 4, proj_size=2, device=device, dtype="float64", seed=3)
+    wide = rnnkern.LSTM.from_state_dict(plain.state_dict(), device=device, clip=1e30)
+    assert wide._semantics.variants[0] is not None
+    assert_close(wide(x)[0], to_numpy(plain(x)[0]), "float64")
