@@ -14,7 +14,7 @@ import pytest
 import rnnkern
 import reference
 from conftest import assert_close
-from rnnkern._backend import cpu_backend, get_backend, numba_unavailable_reason
+from rnnkern._backend import cpu_backend, cpu_kernels_description, get_backend, numba_unavailable_reason
 
 NO_NUMBA = numba_unavailable_reason()
 requires_numba = pytest.mark.skipif(NO_NUMBA is not None, reason=f"numba: {NO_NUMBA}")
@@ -176,21 +176,20 @@ def test_gradients_match_finite_differences_on_both_kernel_sets(backend, kind, o
         return float((layer(x, None, lengths)[0] * w).sum())
 
     for array, grad in [(x, dx)] + [(layer.parameters()[k], dparams[k]) for k in ("weight_hh_l0", "weight_ih_l0")]:
-        flat = array.reshape(-1)
-        for i in rng.choice(flat.size, size=6, replace=False):
-            old = flat[i]
-            flat[i] = old + eps
+        for pos in zip(*np.unravel_index(rng.choice(array.size, size=6, replace=False), array.shape)):
+            old = array[pos]
+            array[pos] = old + eps
             up = loss()
-            flat[i] = old - eps
+            array[pos] = old - eps
             down = loss()
-            flat[i] = old
-            np.testing.assert_allclose(grad.reshape(-1)[i], (up - down) / (2 * eps), rtol=1e-6, atol=1e-8)
+            array[pos] = old
+            np.testing.assert_allclose(grad[pos], (up - down) / (2 * eps), rtol=1e-6, atol=1e-8)
 
 
 # --- choosing the kernels ---------------------------------------------------------------------
 @pytest.mark.parametrize("kernels", ["numpy", pytest.param("numba", marks=requires_numba)])
 def test_environment_variable_picks_the_kernels(kernels):
-    code = "import rnnkern._backend as b; print(b.get_backend('cpu').kernels)"
+    code = "import rnnkern._backend as b; print(b.cpu_kernels_description())"
     env = dict(os.environ, RNNKERN_CPU_KERNELS=kernels, PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.startswith("NumPy ufuncs" if kernels == "numpy" else "numba ")
@@ -205,4 +204,23 @@ def test_bad_kernel_choice_is_a_clear_error():
 def test_default_cpu_backend_is_numba_where_it_imports():
     if os.environ.get("RNNKERN_CPU_KERNELS") == "numpy":
         pytest.skip("RNNKERN_CPU_KERNELS=numpy chose the NumPy steps")
-    assert get_backend("cpu").kernels.startswith("numba ")
+    assert cpu_kernels_description().startswith("numba ") and get_backend("cpu") is cpu_backend("numba")
+
+
+# --- weights in the GEMM's layout ---------------------------------------------------------------
+def test_host_weights_are_column_major_and_stay_so():
+    layer = rnnkern.LSTM(3, 4, 2, bidirectional=True, seed=0)
+    for name, p in layer.parameters().items():
+        if p.ndim == 2:  # W^T, which the GEMMs multiply by, is C-contiguous
+            assert p.T.flags.c_contiguous, name
+    sd = layer.state_dict()
+    assert all(v.flags.c_contiguous for v in sd.values())
+    live = layer.parameters()["weight_hh_l1_reverse"]
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype("float32")
+    y, _, tape = layer.forward_train(x)
+    _, _, grads = layer.backward(tape, np.ones_like(y))
+    rnnkern.optim.SGD(layer.parameters(), lr=0.1).step(grads)
+    assert layer.parameters()["weight_hh_l1_reverse"] is live and live.T.flags.c_contiguous
+    np.testing.assert_array_equal(live, sd["weight_hh_l1_reverse"] - 0.1 * grads["weight_hh_l1_reverse"])
+    again = rnnkern.LSTM.from_state_dict(sd)
+    assert all(np.array_equal(again.state_dict()[k], v) for k, v in sd.items())

@@ -93,6 +93,14 @@ def numba_unavailable_reason():
 _CPU = cpu_backend()
 
 
+def cpu_kernels_description():
+    """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
+    if _CPU._kernels.startswith("numba"):
+        return _CPU._kernels
+    why = "RNNKERN_CPU_KERNELS=numpy" if numba_unavailable_reason() is None else "pip install 'rnnkern[fast]'"
+    return f"{_CPU._kernels} ({why} for the fused numba kernels)"
+
+
 def get_backend(device):
     """The backend for ``device``: "cpu", "gpu" or "auto" (the GPU when usable, else the CPU)."""
     if getattr(device, "is_backend", False):

@@ -13,7 +13,7 @@ from ._numpy import NumpyBackend
 
 
 class NumbaBackend(NumpyBackend):
-    kernels = f"numba {numba.__version__} fused kernels"
+    _kernels = f"numba {numba.__version__} fused kernels"
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
