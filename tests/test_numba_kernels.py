@@ -224,3 +224,39 @@ def test_host_weights_are_column_major_and_stay_so():
     np.testing.assert_array_equal(live, sd["weight_hh_l1_reverse"] - 0.1 * grads["weight_hh_l1_reverse"])
     again = rnnkern.LSTM.from_state_dict(sd)
     assert all(np.array_equal(again.state_dict()[k], v) for k, v in sd.items())
+
+
+# --- the input projection in chunks -------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_long_sequence_memory_is_bounded_by_the_output_not_the_projection(kind, batch_first):
+    """Inference keeps one chunk of the input projection, not G*H values per step (which for the
+    LSTM was four times the output)."""
+    import tracemalloc
+
+    T, B, I, H = 20_000, 8, 4, 16
+    layer = getattr(rnnkern, kind)(I, H, batch_first=batch_first, bidirectional=True, seed=1)
+    x = np.random.default_rng(2).standard_normal((B, T, I) if batch_first else (T, B, I)).astype("float32")
+    tracemalloc.start()
+    y, _ = layer(x)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert np.isfinite(y).all()
+    assert peak < 1.2 * y.nbytes + 2_000_000, (peak, y.nbytes)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("lengths", [None, [700, 3, 650]])
+def test_chunked_projection_matches_one_projection(monkeypatch, batch_first, lengths):
+    """Chunks of a few steps (and a last, shorter chunk) give the layer's result (up to the GEMM's
+    rounding, which depends on its row count), in both directions, with and without lengths."""
+    from rnnkern import _sequence
+
+    layer = rnnkern.GRU(5, 7, 2, batch_first=batch_first, bidirectional=True, seed=4)
+    shape = (3, 701, 5) if batch_first else (701, 3, 5)
+    x = np.random.default_rng(3).standard_normal(shape).astype("float32")
+    lengths = None if lengths is None else np.array(lengths)
+    whole, _ = layer(x, lengths=lengths)
+    monkeypatch.setattr(_sequence, "CHUNK_ROWS", 3 * 64)
+    chunked, _ = layer(x, lengths=lengths)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6)
