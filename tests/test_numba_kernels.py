@@ -237,6 +237,7 @@ def test_long_sequence_memory_is_bounded_by_the_output_not_the_projection(kind, 
     T, B, I, H = 20_000, 8, 4, 16
     layer = getattr(rnnkern, kind)(I, H, batch_first=batch_first, bidirectional=True, seed=1)
     x = np.random.default_rng(2).standard_normal((B, T, I) if batch_first else (T, B, I)).astype("float32")
+    layer(np.ascontiguousarray(x[:, :5] if batch_first else x[:5]))  # compiles the kernels outside the trace
     tracemalloc.start()
     y, _ = layer(x)
     _, peak = tracemalloc.get_traced_memory()
@@ -260,3 +261,35 @@ def test_chunked_projection_matches_one_projection(monkeypatch, batch_first, len
     monkeypatch.setattr(_sequence, "CHUNK_ROWS", 3 * 64)
     chunked, _ = layer(x, lengths=lengths)
     np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6)
+
+
+# --- the compiled time loop -----------------------------------------------------------------------
+@requires_numba
+@pytest.mark.parametrize("kind, options", OPTIONS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch, batch_first", [(1, False), (4, True)])
+def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, dtype, batch, batch_first):
+    from rnnkern._backend import _numba, _numba_blas
+    from rnnkern import _sequence
+
+    if not _numba_blas.AVAILABLE:
+        pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop here")
+    layer = getattr(rnnkern, kind)(3, 5, 2, bias=kind != "GRU", batch_first=batch_first, bidirectional=True,
+                                   dtype=dtype, seed=8, **options)
+    shape = (batch, 9, 3) if batch_first else (9, batch, 3)
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    monkeypatch.setattr(_sequence, "CHUNK_ROWS", 4 * batch)  # several chunks, the last one shorter
+    calls = []
+    original = _numba.NumbaBackend.time_loop
+    monkeypatch.setattr(_numba.NumbaBackend, "time_loop", lambda *a: calls.append(original(*a)) or calls[-1])
+    compiled = layer(x)
+    assert calls and all(calls)  # every layer and direction ran compiled
+    used = len(calls)
+    monkeypatch.setattr(_numba, "LOOP_MAX_BATCH", 0)
+    python = layer(x)
+    assert len(calls) == 2 * used and not any(calls[used:])  # and now none did
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(compiled[0], python[0], rtol=rtol, atol=1e-7)
+    pairs = zip(compiled[1], python[1]) if kind == "LSTM" else [(compiled[1], python[1])]
+    for got, want in pairs:
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-7)

@@ -68,10 +68,14 @@ def run_direction(rec, gx, w_hh, b_hn, h0, c0, out, reverse, h_n, c_n):
     """Unroll over all T steps (equal lengths). ``out`` (T, B, H) receives every h;
     ``h_n``/``c_n`` receive the final state. ``c_n`` doubles as the running cell state."""
     T = gx.shape[0]
-    ws = rec.workspace(gx.shape[1], gx.dtype)
-    order = range(T - 1, -1, -1) if reverse else range(T)
     if c_n is not None:
         c_n[...] = c0
+    time_loop = getattr(rec.backend, "time_loop", None)  # a compiled loop, where the backend has one
+    if time_loop is not None and time_loop(rec, gx, w_hh, b_hn, h0, out, reverse, c_n):
+        h_n[...] = out[0 if reverse else T - 1]
+        return
+    ws = rec.workspace(gx.shape[1], gx.dtype)
+    order = range(T - 1, -1, -1) if reverse else range(T)
     h_prev = h0
     for t in order:
         rec.step(gx[t], h_prev, c_n, w_hh, b_hn, ws, out[t], c_n)

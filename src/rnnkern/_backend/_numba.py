@@ -7,13 +7,59 @@ behind: the NumPy steps leave the activations in ``gh``, these leave ``gh`` as i
 """
 
 import numba
+import numpy as np
 
+from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from . import _numba_blas
 from ._numba_steps import kernels_for
 from ._numpy import NumpyBackend
+
+# Batches up to this size run the compiled time loop (_numba_loops); larger ones the Python loop,
+# whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
+LOOP_MAX_BATCH = 16
 
 
 class NumbaBackend(NumpyBackend):
     _kernels = f"numba {numba.__version__} fused kernels"
+
+    # --- the compiled time loop --------------------------------------------------------------
+    def time_loop(self, rec, gx, w_hh, b_hn, h0, out, reverse, c):
+        """Run ``_sequence.run_direction``'s loop compiled, when it can: returns False (having done
+        nothing) for what the compiled loops do not cover, and the Python loop runs instead."""
+        T, B, H = out.shape
+        if not self._loop_covers(rec, w_hh, h0, out, B, H):
+            return False
+        loops, w_t, dtype = _numba_loops().loops_for(out.dtype), w_hh.T, out.dtype
+        G = w_hh.shape[0] // H
+        if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
+            bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
+        else:
+            bufs = (np.empty((B, G * H), dtype),)
+        b_hn = np.zeros(H, dtype) if b_hn is None else b_hn
+        h_prev = h0
+        starts = range(0, T, gx.chunk_steps) if hasattr(gx, "block") else [0]
+        for start in (reversed(starts) if reverse else starts):
+            start, block = gx.block(start) if hasattr(gx, "block") else (0, gx)
+            steps = out[start:start + block.shape[0]]
+            if isinstance(rec, LSTMRecurrence):
+                loops.lstm(block, w_t, h_prev, c, steps, reverse, *bufs)
+            elif isinstance(rec, RNNRecurrence):
+                loops.rnn(block, w_t, h_prev, steps, reverse, rec.nonlinearity == "relu", *bufs)
+            elif rec.linear_before_reset:
+                loops.gru(block, w_t, b_hn, h_prev, steps, reverse, *bufs)
+            else:
+                loops.gru_reset_after(block, w_t, h_prev, steps, reverse, *bufs)
+            h_prev = steps[0 if reverse else -1]
+        return True
+
+    @staticmethod
+    def _loop_covers(rec, w_hh, h0, out, B, H):
+        """Whether a compiled loop computes exactly this recurrence: a known cell with nothing added
+        (a projection, say, changes the shapes checked here), W_hh^T contiguous, unit column strides."""
+        return (_numba_blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
+                and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence)
+                and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and w_hh.T.flags.c_contiguous
+                and h0.shape == (B, H) and out.strides[-1] == h0.strides[-1] == out.itemsize)
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
@@ -67,3 +113,9 @@ class NumbaBackend(NumpyBackend):
 
     def gru_backward_reset(self, r, h_prev, d_rh, dgx_out, dh_direct_out):
         kernels_for(h_prev.dtype).gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
+
+
+def _numba_loops():
+    from . import _numba_loops  # compiled on first use only
+
+    return _numba_loops
