@@ -293,3 +293,15 @@ def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, d
     pairs = zip(compiled[1], python[1]) if kind == "LSTM" else [(compiled[1], python[1])]
     for got, want in pairs:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-7)
+
+
+def test_without_numba_the_numpy_steps_run_and_say_how_to_get_the_fast_ones():
+    code = ("import sys; sys.modules['numba'] = None\n"  # import numba now raises ImportError
+            "import numpy as np, rnnkern\n"
+            "from rnnkern._backend import cpu_kernels_description, get_backend\n"
+            "y, _ = rnnkern.LSTM(3, 4, seed=0)(np.ones((5, 2, 3), 'float32'))\n"
+            "print(type(get_backend('cpu')).__name__, np.isfinite(y).all(), cpu_kernels_description())")
+    env = {k: v for k, v in os.environ.items() if k != "RNNKERN_CPU_KERNELS"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "NumpyBackend True NumPy ufuncs; pip install 'rnnkern[fast]' for the fused numba kernels"

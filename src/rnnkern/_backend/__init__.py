@@ -96,9 +96,14 @@ _CPU = cpu_backend()
 def cpu_kernels_description():
     """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
     if _CPU._kernels.startswith("numba"):
-        return _CPU._kernels
-    why = "RNNKERN_CPU_KERNELS=numpy" if numba_unavailable_reason() is None else "pip install 'rnnkern[fast]'"
-    return f"{_CPU._kernels} ({why} for the fused numba kernels)"
+        from . import _numba, _numba_blas
+
+        loop = (f"compiled time loop up to batch {_numba.LOOP_MAX_BATCH}" if _numba_blas.AVAILABLE
+                else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")
+        return f"{_CPU._kernels} ({loop})"
+    if numba_unavailable_reason() is None:
+        return f"{_CPU._kernels} (RNNKERN_CPU_KERNELS=numpy chose them over numba)"
+    return f"{_CPU._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"
 
 
 def get_backend(device):
