@@ -11,7 +11,7 @@ import numpy as np
 
 from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import _numba_blas
-from ._numba_steps import kernels_for
+from . import _numba_steps as k
 from ._numpy import NumpyBackend
 
 # Batches up to this size run the compiled time loop (_numba_loops); larger ones the Python loop,
@@ -29,7 +29,7 @@ class NumbaBackend(NumpyBackend):
         T, B, H = out.shape
         if not self._loop_covers(rec, w_hh, h0, out, B, H):
             return False
-        loops, w_t, dtype = _numba_loops().loops_for(out.dtype), w_hh.T, out.dtype
+        loops, w_t, dtype = _numba_loops(), w_hh.T, out.dtype
         G = w_hh.shape[0] // H
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
             bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
@@ -63,56 +63,52 @@ class NumbaBackend(NumpyBackend):
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
-        k = kernels_for(h_out.dtype)
         (k.rnn_tanh if nonlinearity == "tanh" else k.rnn_relu)(gx, gh, h_out)
 
     def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        kernels_for(h_out.dtype).lstm_step(gx, gh, c_prev, h_out, c_out)
+        k.lstm_step(gx, gh, c_prev, h_out, c_out)
 
     def lstm_step_train(self, gx, gh, c_prev, h_out, c_out):
-        kernels_for(h_out.dtype).lstm_step_train(gx, gh, c_prev, h_out, c_out)
+        k.lstm_step_train(gx, gh, c_prev, h_out, c_out)
 
     def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
         if ghn_out is not None:
             return self.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
-        k = kernels_for(h_out.dtype)
         if b_hn is None:
             k.gru_step_nobias(gx, gh, h_prev, h_out)
         else:
             k.gru_step(gx, gh, b_hn, h_prev, h_out)
 
     def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
-        k = kernels_for(h_out.dtype)
         if b_hn is None:
             k.gru_step_train_nobias(gx, gh, h_prev, h_out, ghn_out)
         else:
             k.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
 
     def gru_reset(self, gx, gh_rz, h_prev, rh_out):
-        kernels_for(h_prev.dtype).gru_reset(gx, gh_rz, h_prev, rh_out)
+        k.gru_reset(gx, gh_rz, h_prev, rh_out)
 
     def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
-        kernels_for(h_out.dtype).gru_update(gx, gh_rz, gh_n, h_prev, h_out)
+        k.gru_update(gx, gh_rz, gh_n, h_prev, h_out)
 
     def gru_update_train(self, gx, gh_rz, gh_n, h_prev, h_out):
-        kernels_for(h_out.dtype).gru_update_train(gx, gh_rz, gh_n, h_prev, h_out)
+        k.gru_update_train(gx, gh_rz, gh_n, h_prev, h_out)
 
     # --- backward ---------------------------------------------------------------------------
     def rnn_backward(self, h, dh, da_out, nonlinearity):
-        k = kernels_for(h.dtype)
         (k.rnn_backward_tanh if nonlinearity == "tanh" else k.rnn_backward_relu)(h, dh, da_out)
 
     def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
-        kernels_for(c.dtype).lstm_backward(acts, c_prev, c, dh, dc, da_out, dc_prev_out)
+        k.lstm_backward(acts, c_prev, c, dh, dc, da_out, dc_prev_out)
 
     def gru_backward(self, acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
-        kernels_for(h_prev.dtype).gru_backward(acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)
+        k.gru_backward(acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)
 
     def gru_backward_update(self, z, n, h_prev, dh, dgx_out, dh_direct_out):
-        kernels_for(h_prev.dtype).gru_backward_update(z, n, h_prev, dh, dgx_out, dh_direct_out)
+        k.gru_backward_update(z, n, h_prev, dh, dgx_out, dh_direct_out)
 
     def gru_backward_reset(self, r, h_prev, d_rh, dgx_out, dh_direct_out):
-        kernels_for(h_prev.dtype).gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
+        k.gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
 
 
 def _numba_loops():

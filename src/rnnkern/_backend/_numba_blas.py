@@ -15,9 +15,8 @@ import os
 
 import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, types
-
-from ._numba_math import JIT
+from numba import types
+from numba.extending import overload
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _I32, _I64, _PTR = types.int32, types.int64, types.intp  # pointers passed as integers (same ABI)
@@ -51,18 +50,23 @@ _NAMES = ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sgemv64_"
 AVAILABLE = _probe()
 
 
-def _build(dtype):
-    """matmul_into(a, b, c): c = a @ b for 2-D arrays with unit column stride (row-major BLAS; one row
+def matmul_into(a, b, c):
+    """c = a @ b for 2-D arrays with unit column stride, in compiled code (row-major CBLAS; one row
     goes to GEMV, which OpenBLAS runs several times faster than a one-row GEMM)."""
-    real = types.float32 if dtype is np.float32 else types.float64
-    letter = "s" if dtype is np.float32 else "d"
+    raise NotImplementedError("matmul_into runs in compiled code only")
+
+
+@overload(matmul_into, jit_options=dict(error_model="numpy"))
+def _matmul_into(a, b, c):
+    real = a.dtype
+    letter = "s" if real == types.float32 else "d"
     gemm = types.ExternalFunction(f"scipy_cblas_{letter}gemm64_", _gemm_type(real))
     gemv = types.ExternalFunction(f"scipy_cblas_{letter}gemv64_", _gemv_type(real))
+    dtype = np.float32 if real == types.float32 else np.float64
     one, zero, size = dtype(1), dtype(0), np.dtype(dtype).itemsize
 
-    @njit(**JIT)
-    def matmul_into(a, b, c):
-        if a.shape[0] == 1:  # c[0] = b^T-as-stored times a[0]: y = B^T x with B (K, N) row-major
+    def impl(a, b, c):
+        if a.shape[0] == 1:  # y = B^T x, with B (K, N) row-major and x the one row of a
             gemv(np.int32(_ROW_MAJOR), np.int32(_TRANS), b.shape[0], b.shape[1], one, b.ctypes.data,
                  b.strides[0] // size, a.ctypes.data, a.strides[1] // size, zero, c.ctypes.data, c.strides[1] // size)
         else:
@@ -70,7 +74,4 @@ def _build(dtype):
                  one, a.ctypes.data, a.strides[0] // size, b.ctypes.data, b.strides[0] // size, zero, c.ctypes.data,
                  c.strides[0] // size)
 
-    return matmul_into
-
-
-MATMUL_INTO = {np.dtype(t): _build(t) for t in (np.float32, np.float64)} if AVAILABLE else {}
+    return impl

@@ -7,69 +7,55 @@ h_prev and writing h into ``out`` (steps, B, H) and the cell state in place in `
 chains the chunks. ``w_t`` is W_hh^T (H, G*H), C-contiguous in the parameters' layout.
 """
 
-import functools
-import types
-
-import numpy as np
 from numba import njit
 
-from ._numba_blas import MATMUL_INTO
+from ._numba_blas import matmul_into
 from ._numba_math import JIT
-from ._numba_steps import kernels_for
+from ._numba_steps import gru_reset, gru_step, gru_update, lstm_step, rnn_relu, rnn_tanh
 
 
-def _build(dtype):
-    k, matmul_into = kernels_for(dtype), MATMUL_INTO[np.dtype(dtype)]
-    rnn_relu, rnn_tanh, lstm_step, gru_step = k.rnn_relu, k.rnn_tanh, k.lstm_step, k.gru_step
-    gru_reset, gru_update = k.gru_reset, k.gru_update
-
-    @njit(**JIT)
-    def rnn(gx, w_t, h_prev, out, reverse, relu, gh):
-        T = gx.shape[0]
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            matmul_into(h_prev, w_t, gh)
-            if relu:
-                rnn_relu(gx[t], gh, out[t])
-            else:
-                rnn_tanh(gx[t], gh, out[t])
-            h_prev = out[t]
-
-    @njit(**JIT)
-    def lstm(gx, w_t, h_prev, c, out, reverse, gh):
-        T = gx.shape[0]
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            matmul_into(h_prev, w_t, gh)
-            lstm_step(gx[t], gh, c, out[t], c)
-            h_prev = out[t]
-
-    @njit(**JIT)
-    def gru(gx, w_t, b_hn, h_prev, out, reverse, gh):
-        """linear_before_reset=True."""
-        T = gx.shape[0]
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            matmul_into(h_prev, w_t, gh)
-            gru_step(gx[t], gh, b_hn, h_prev, out[t])
-            h_prev = out[t]
-
-    @njit(**JIT)
-    def gru_reset_after(gx, w_t, h_prev, out, reverse, gh_rz, gh_n, rh):
-        """linear_before_reset=False: two GEMMs per step, the second on r * h_prev."""
-        T, H = gx.shape[0], w_t.shape[0]
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            matmul_into(h_prev, w_t[:, :2 * H], gh_rz)
-            gru_reset(gx[t], gh_rz, h_prev, rh)
-            matmul_into(rh, w_t[:, 2 * H:], gh_n)
-            gru_update(gx[t], gh_rz, gh_n, h_prev, out[t])
-            h_prev = out[t]
-
-    return types.SimpleNamespace(rnn=rnn, lstm=lstm, gru=gru, gru_reset_after=gru_reset_after)
+@njit(**JIT)
+def rnn(gx, w_t, h_prev, out, reverse, relu, gh):
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        if relu:
+            rnn_relu(gx[t], gh, out[t])
+        else:
+            rnn_tanh(gx[t], gh, out[t])
+        h_prev = out[t]
 
 
-@functools.lru_cache(maxsize=None)
-def loops_for(dtype):
-    """The compiled time loops for ``dtype`` (float32 or float64)."""
-    return _build(np.dtype(dtype).type)
+@njit(**JIT)
+def lstm(gx, w_t, h_prev, c, out, reverse, gh):
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        lstm_step(gx[t], gh, c, out[t], c)
+        h_prev = out[t]
+
+
+@njit(**JIT)
+def gru(gx, w_t, b_hn, h_prev, out, reverse, gh):
+    """linear_before_reset=True."""
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        gru_step(gx[t], gh, b_hn, h_prev, out[t])
+        h_prev = out[t]
+
+
+@njit(**JIT)
+def gru_reset_after(gx, w_t, h_prev, out, reverse, gh_rz, gh_n, rh):
+    """linear_before_reset=False: two GEMMs per step, the second on r * h_prev."""
+    T, H = gx.shape[0], w_t.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t[:, :2 * H], gh_rz)
+        gru_reset(gx[t], gh_rz, h_prev, rh)
+        matmul_into(rh, w_t[:, 2 * H:], gh_n)
+        gru_update(gx[t], gh_rz, gh_n, h_prev, out[t])
+        h_prev = out[t]

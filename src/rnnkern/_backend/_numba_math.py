@@ -10,7 +10,10 @@ Saturation is exact (tanh(+-inf) = +-1, sigmoid(-inf) = 0) and NaN propagates. T
 fastmath flags ``reassoc`` (it folds exp's two-part range reduction back into one product) and
 ``nnan``/``ninf`` (they let LLVM assume NaN and inf never occur); ``math.floor`` would return an
 int and silently move the math to float64, hence ``np.floor``; constants are typed float32, since
-a float64 literal would promote the whole expression.
+a float64 literal would promote the whole expression (float32 constants in float64 math are exact).
+
+Every function here is module-level, never a closure: numba's cache keys a closure on its pickled
+free variables, which differ between processes, so cached closures are recompiled every time.
 """
 
 import math
@@ -18,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 FASTMATH = {"nsz", "arcp", "contract", "afn"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -82,11 +85,28 @@ def sigmoid32(x):
     return tanh32(x * _HALF) * _HALF + _HALF
 
 
-@njit(**JIT)
-def tanh64(x):
+def tanh(x):
+    """tanh of a float32 (tanh32) or float64 (libm), in compiled code."""
     return math.tanh(x)
 
 
-@njit(**JIT)
-def sigmoid64(x):
+def sigmoid(x):
+    """sigmoid(x) = tanh(x/2)/2 + 1/2 of a float32 or float64, in compiled code."""
     return math.tanh(x * 0.5) * 0.5 + 0.5
+
+
+_INLINE = dict(fastmath=FASTMATH, error_model="numpy")
+
+
+@overload(tanh, jit_options=_INLINE)
+def _tanh(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: math.tanh(x)
+
+
+@overload(sigmoid, jit_options=_INLINE)
+def _sigmoid(x):
+    if x == types.float32:
+        return lambda x: sigmoid32(x)
+    return lambda x: math.tanh(x * 0.5) * 0.5 + 0.5
