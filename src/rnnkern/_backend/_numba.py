@@ -11,6 +11,7 @@ import numpy as np
 
 from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import _numba_blas
+from . import _numba_loops as loops
 from . import _numba_steps as k
 from ._numpy import NumpyBackend
 
@@ -27,19 +28,18 @@ class NumbaBackend(NumpyBackend):
         """Run ``_sequence.run_direction``'s loop compiled, when it can: returns False (having done
         nothing) for what the compiled loops do not cover, and the Python loop runs instead."""
         T, B, H = out.shape
-        if not self._loop_covers(rec, w_hh, h0, out, B, H):
+        if not self._loop_covers(rec, gx, w_hh, h0, c, out, B, H):
             return False
-        loops, w_t, dtype = _numba_loops(), w_hh.T, out.dtype
-        G = w_hh.shape[0] // H
+        w_t, dtype = w_hh.T, out.dtype
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
             bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
         else:
-            bufs = (np.empty((B, G * H), dtype),)
+            bufs = (np.empty((B, rec.gates * H), dtype),)
         b_hn = np.zeros(H, dtype) if b_hn is None else b_hn
         h_prev = h0
-        starts = range(0, T, gx.chunk_steps) if hasattr(gx, "block") else [0]
+        starts = range(0, T, gx.chunk_steps)
         for start in (reversed(starts) if reverse else starts):
-            start, block = gx.block(start) if hasattr(gx, "block") else (0, gx)
+            start, block = gx.block(start)  # the input projection of this chunk of steps
             steps = out[start:start + block.shape[0]]
             if isinstance(rec, LSTMRecurrence):
                 loops.lstm(block, w_t, h_prev, c, steps, reverse, *bufs)
@@ -53,13 +53,16 @@ class NumbaBackend(NumpyBackend):
         return True
 
     @staticmethod
-    def _loop_covers(rec, w_hh, h0, out, B, H):
+    def _loop_covers(rec, gx, w_hh, h0, c, out, B, H):
         """Whether a compiled loop computes exactly this recurrence: a known cell with nothing added
-        (a projection, say, changes the shapes checked here), W_hh^T contiguous, unit column strides."""
+        (a projection, say, changes the shapes checked here), the input projected in chunks
+        (_sequence.InputProjection), W_hh^T contiguous, unit column strides for BLAS."""
+        unit = out.itemsize
         return (_numba_blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
-                and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence)
+                and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and w_hh.T.flags.c_contiguous
-                and h0.shape == (B, H) and out.strides[-1] == h0.strides[-1] == out.itemsize)
+                and h0.shape == (B, H) and out.strides[-1] == h0.strides[-1] == unit
+                and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == unit))
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):
@@ -110,8 +113,3 @@ class NumbaBackend(NumpyBackend):
     def gru_backward_reset(self, r, h_prev, d_rh, dgx_out, dh_direct_out):
         k.gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
 
-
-def _numba_loops():
-    from . import _numba_loops  # compiled on first use only
-
-    return _numba_loops
