@@ -20,6 +20,13 @@ from ._numpy import NumpyBackend
 LOOP_MAX_BATCH = 16
 
 
+def _apart(source, dest):
+    """``source``, copied if it overlaps ``dest``. The kernels allow an output to be its input
+    (c_out = c_prev), but LLVM's vectorised loop checks at run time that no output overlaps an
+    input and otherwise runs the scalar loop, about 10x slower; a copy of B*H values costs far less."""
+    return source.copy() if np.may_share_memory(source, dest) else source
+
+
 class NumbaBackend(NumpyBackend):
     _kernels = f"numba {numba.__version__} fused kernels"
 
@@ -36,13 +43,14 @@ class NumbaBackend(NumpyBackend):
         else:
             bufs = (np.empty((B, rec.gates * H), dtype),)
         b_hn = np.zeros(H, dtype) if b_hn is None else b_hn
+        c_spare = None if c is None else np.empty_like(c)  # the LSTM loop alternates c and c_spare
         h_prev = h0
         starts = range(0, T, gx.chunk_steps)
         for start in (reversed(starts) if reverse else starts):
             start, block = gx.block(start)  # the input projection of this chunk of steps
             steps = out[start:start + block.shape[0]]
             if isinstance(rec, LSTMRecurrence):
-                loops.lstm(block, w_t, h_prev, c, steps, reverse, *bufs)
+                loops.lstm(block, w_t, h_prev, c, c_spare, steps, reverse, *bufs)
             elif isinstance(rec, RNNRecurrence):
                 loops.rnn(block, w_t, h_prev, steps, reverse, rec.nonlinearity == "relu", *bufs)
             elif rec.linear_before_reset:
@@ -69,40 +77,40 @@ class NumbaBackend(NumpyBackend):
         (k.rnn_tanh if nonlinearity == "tanh" else k.rnn_relu)(gx, gh, h_out)
 
     def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step(gx, gh, c_prev, h_out, c_out)
+        k.lstm_step(gx, gh, _apart(c_prev, c_out), h_out, c_out)
 
     def lstm_step_train(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step_train(gx, gh, c_prev, h_out, c_out)
+        k.lstm_step_train(gx, gh, _apart(c_prev, c_out), h_out, c_out)
 
     def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
         if ghn_out is not None:
             return self.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
         if b_hn is None:
-            k.gru_step_nobias(gx, gh, h_prev, h_out)
+            k.gru_step_nobias(gx, gh, _apart(h_prev, h_out), h_out)
         else:
-            k.gru_step(gx, gh, b_hn, h_prev, h_out)
+            k.gru_step(gx, gh, b_hn, _apart(h_prev, h_out), h_out)
 
     def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
         if b_hn is None:
-            k.gru_step_train_nobias(gx, gh, h_prev, h_out, ghn_out)
+            k.gru_step_train_nobias(gx, gh, _apart(h_prev, h_out), h_out, ghn_out)
         else:
-            k.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
+            k.gru_step_train(gx, gh, b_hn, _apart(h_prev, h_out), h_out, ghn_out)
 
     def gru_reset(self, gx, gh_rz, h_prev, rh_out):
         k.gru_reset(gx, gh_rz, h_prev, rh_out)
 
     def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update(gx, gh_rz, gh_n, h_prev, h_out)
+        k.gru_update(gx, gh_rz, gh_n, _apart(h_prev, h_out), h_out)
 
     def gru_update_train(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update_train(gx, gh_rz, gh_n, h_prev, h_out)
+        k.gru_update_train(gx, gh_rz, gh_n, _apart(h_prev, h_out), h_out)
 
     # --- backward ---------------------------------------------------------------------------
     def rnn_backward(self, h, dh, da_out, nonlinearity):
         (k.rnn_backward_tanh if nonlinearity == "tanh" else k.rnn_backward_relu)(h, dh, da_out)
 
     def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
-        k.lstm_backward(acts, c_prev, c, dh, dc, da_out, dc_prev_out)
+        k.lstm_backward(acts, c_prev, c, dh, _apart(dc, dc_prev_out), da_out, dc_prev_out)
 
     def gru_backward(self, acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
         k.gru_backward(acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)

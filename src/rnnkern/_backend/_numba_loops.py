@@ -28,13 +28,19 @@ def rnn(gx, w_t, h_prev, out, reverse, relu, gh):
 
 
 @njit(**JIT)
-def lstm(gx, w_t, h_prev, c, out, reverse, gh):
+def lstm(gx, w_t, h_prev, c, c_spare, out, reverse, gh):
+    """The cell state alternates between ``c`` and ``c_spare`` (an output that overlaps its input
+    would send LLVM's vectorised loop to its scalar fallback) and ends in ``c``."""
     T = gx.shape[0]
+    c_prev, c_next = c, c_spare
     for s in range(T):
         t = T - 1 - s if reverse else s
         matmul_into(h_prev, w_t, gh)
-        lstm_step(gx[t], gh, c, out[t], c)
+        lstm_step(gx[t], gh, c_prev, out[t], c_next)
         h_prev = out[t]
+        c_prev, c_next = c_next, c_prev
+    if T % 2:
+        c[...] = c_prev
 
 
 @njit(**JIT)
