@@ -275,7 +275,7 @@ def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, d
     if not _numba_blas.AVAILABLE:
         pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop here")
     layer = getattr(rnnkern, kind)(3, 5, 2, bias=kind != "GRU", batch_first=batch_first, bidirectional=True,
-                                   dtype=dtype, seed=8, **options)
+                                   device=cpu_backend("numba"), dtype=dtype, seed=8, **options)
     shape = (batch, 9, 3) if batch_first else (9, batch, 3)
     x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
     monkeypatch.setattr(_sequence, "CHUNK_ROWS", 4 * batch)  # several chunks, the last one shorter
