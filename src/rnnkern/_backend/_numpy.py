@@ -91,6 +91,7 @@ class NumpyBackend(NumpyGradSteps):
 
     is_backend = True
     name = "cpu"
+    _kernels = "NumPy ufuncs"  # what runs the step math (``rnnkern info`` and the benchmark say it)
     xp = np
     dtypes = ("float32", "float64")
 
