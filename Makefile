@@ -12,9 +12,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # The test environment: the package, the test tools, NVRTC (compiles the kernels without a GPU),
-# CuPy (so the "CuPy installed, no GPU" path is exercised too) and matplotlib (gradflow's plot).
+# CuPy (so the "CuPy installed, no GPU" path is exercised too), matplotlib (gradflow's plot) and
+# numba (the fused CPU kernels; the NumPy fallback is tested too, see tests/test_numba_kernels.py),
+# onnx (from_onnx/to_onnx and ONNX's own node conformance cases) and ONNX Runtime, a test oracle only.
 $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot]' threadpoolctl
+	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot,fast,onnx]' threadpoolctl onnxruntime
 	touch $@
 
 # The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).

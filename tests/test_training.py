@@ -13,24 +13,25 @@ EPS = 1e-6
 
 
 def _numeric_grad(f, array, rng, max_entries=12):
-    """Central differences of the scalar f() w.r.t. up to max_entries random entries of array."""
-    flat = array.reshape(-1)
-    idx = rng.choice(flat.size, size=min(max_entries, flat.size), replace=False)
+    """Central differences of the scalar f() w.r.t. up to max_entries random entries of array
+    (picked by multi-index: parameters may be stored column-major, where reshape(-1) is a copy)."""
+    picked = rng.choice(array.size, size=min(max_entries, array.size), replace=False)
+    idx = np.unravel_index(picked, array.shape)
     grads = []
-    for i in idx:
-        old = flat[i]
-        flat[i] = old + EPS
+    for pos in zip(*idx):
+        old = array[pos]
+        array[pos] = old + EPS
         up = f()
-        flat[i] = old - EPS
+        array[pos] = old - EPS
         down = f()
-        flat[i] = old
+        array[pos] = old
         grads.append((up - down) / (2 * EPS))
     return idx, np.array(grads)
 
 
 def _check(analytic, f, array, rng):
     idx, numeric = _numeric_grad(f, array, rng)
-    np.testing.assert_allclose(to_numpy(analytic).reshape(-1)[idx], numeric, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(to_numpy(analytic)[idx], numeric, rtol=1e-6, atol=1e-8)
 
 
 @settings(max_examples=12, deadline=None)

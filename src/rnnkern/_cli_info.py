@@ -107,7 +107,10 @@ def run(args):
     from . import __version__
     from ._nvrtc import NvrtcUnavailableError
 
-    head = [_line("rnnkern", __version__), _line("Python", platform.python_version()), _line("NumPy", np.__version__)]
+    from ._backend import cpu_kernels_description
+
+    head = [_line("rnnkern", __version__), _line("Python", platform.python_version()), _line("NumPy", np.__version__),
+            _line("CPU steps", cpu_kernels_description())]
     for line in head + _cupy_lines() + _gpu_lines() + [_nvrtc_line()]:
         print(line)
     if not (args.compile_kernels or args.arch):

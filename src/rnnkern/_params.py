@@ -22,18 +22,27 @@ def param_shapes(gates, input_size, hidden_size, bias, suffix=""):
 def init_params(shapes, hidden_size, seed, dtype):
     """PyTorch's default init, U(-1/sqrt(H), 1/sqrt(H)) for every tensor, reproducible from ``seed``.
 
-    Drawn in the target dtype, one tensor at a time and scaled in place, so that the peak memory is
-    the parameters' own size (float16, which the Generator cannot draw, goes through float32)."""
+    Drawn in the target dtype a block of rows at a time, straight into an array of the layout the
+    module keeps (weight matrices column-major, see ``_module._gemm_layout``), so that the peak memory
+    is the parameters' own size. The blocks consume the generator's stream in the same order as one
+    draw of the whole tensor would (float16, which the Generator cannot draw, goes through float32)."""
     rng = np.random.default_rng(seed)
     bound = 1.0 / math.sqrt(hidden_size)
     draw_dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
     params = {}
     for name, shape in shapes.items():
-        values = rng.random(shape, dtype=draw_dtype)
-        values *= 2 * bound  # -bound + 2*bound*u: the same arithmetic as rng.uniform(-bound, bound)
-        values -= bound
-        params[name] = values.astype(dtype, copy=False)
+        values = np.empty(shape, dtype, order="F" if len(shape) == 2 else "C")
+        step = max(1, _INIT_BLOCK // max(1, int(np.prod(shape[1:]))))
+        for start in range(0, shape[0], step):
+            block = rng.random((min(step, shape[0] - start),) + tuple(shape[1:]), dtype=draw_dtype)
+            block *= 2 * bound  # -bound + 2*bound*u: the same arithmetic as rng.uniform(-bound, bound)
+            block -= bound
+            values[start:start + len(block)] = block
+        params[name] = values
     return params
+
+
+_INIT_BLOCK = 1 << 18  # values drawn at a time by init_params
 
 
 def read_state_dict(state_dict, where, copy=False):

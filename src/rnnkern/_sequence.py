@@ -1,6 +1,6 @@
 """Unrolling one layer and direction of a recurrence over time, in place.
 
-The input projection of every time step is one GEMM; each step then runs only
+The input projection is one GEMM per chunk of time steps; each step then runs only
 the recurrent GEMM and the fused elementwise step, writing ``h`` straight into
 the layer's output. Variable lengths use the packed-sequence trick: with the
 batch sorted by decreasing length, the sequences still running at step t are a
@@ -11,27 +11,71 @@ no per-sequence Python work.
 import numpy as np
 
 
-def project_inputs(backend, x, w_ih, gx_bias, batch_first):
-    """gx = x @ W_ih^T + bias for every time step at once, returned time-major (T, B, G*H).
+# Rows (time steps x batch) of one chunk of the input projection: large enough that the GEMM runs at
+# full speed (the default configuration, 6400 rows, is two chunks), small enough that memory stays
+# bounded by the chunk rather than by the sequence (an LSTM with H = 64 at 4096 rows: 4 MiB).
+CHUNK_ROWS = 4096
 
-    ``x`` is contiguous in the caller's layout; with batch_first the result is a
-    transposed view of a (B, T, G*H) buffer, so no layout copy is made."""
-    lead = x.shape[:2]
-    gx = backend.xp.matmul(x.reshape(-1, x.shape[-1]), w_ih.T)
-    if gx_bias is not None:
-        gx += gx_bias
-    gx = gx.reshape(*lead, w_ih.shape[0])
-    return gx.transpose(1, 0, 2) if batch_first else gx
+
+class InputProjection:
+    """gx = x @ W_ih^T + bias of every time step, time-major (T, B, G*H), computed a chunk of time
+    steps at a time as the recurrence reaches them, into one buffer reused for every chunk.
+
+    ``gx[t]`` and ``gx[t, :n]`` are views valid until a step of another chunk is asked for, which is
+    how the recurrence uses them (in either direction). ``x`` is contiguous in the caller's layout;
+    with batch_first a chunk is a transposed view of a (B, steps, G*H) block, so no layout copy is
+    made of the output."""
+
+    def __init__(self, backend, x, w_ih, bias, batch_first):
+        self.backend, self.x, self.w_ih, self.bias, self.batch_first = backend, x, w_ih, bias, batch_first
+        B, T = x.shape[:2] if batch_first else x.shape[1::-1]
+        self.shape, self.dtype = (T, B, w_ih.shape[0]), x.dtype
+        chunks = max(1, -(-T * B // CHUNK_ROWS))
+        self.chunk_steps = -(-T // chunks)
+        self._buffer = backend.empty((self.chunk_steps * B, w_ih.shape[0]), x.dtype)
+        self._start, self._block = None, None
+
+    def block(self, t):
+        """(first step, gx of the chunk's steps (steps, B, G*H)) of the chunk holding step ``t``."""
+        start = t - t % self.chunk_steps
+        if start != self._start:
+            self._block, self._start = self._project(start, min(start + self.chunk_steps, self.shape[0])), start
+        return start, self._block
+
+    def _project(self, start, stop):
+        x, xp, (_, B, G) = self.x, self.backend.xp, self.shape
+        x = x[:, start:stop] if self.batch_first else x[start:stop]
+        rows = x.shape[0] * x.shape[1]
+        gx = xp.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T, out=self._buffer[:rows])
+        if self.bias is not None:
+            gx += self.bias
+        if self.batch_first:
+            return gx.reshape(B, stop - start, G).transpose(1, 0, 2)
+        return gx.reshape(stop - start, B, G)
+
+    def __getitem__(self, index):
+        t, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
+        start, block = self.block(int(t))
+        return block[(t - start,) + rest]
+
+
+def project_inputs(backend, x, w_ih, gx_bias, batch_first):
+    """The input projection of every time step, computed lazily in chunks (see InputProjection)."""
+    return InputProjection(backend, x, w_ih, gx_bias, batch_first)
 
 
 def run_direction(rec, gx, w_hh, b_hn, h0, c0, out, reverse, h_n, c_n):
     """Unroll over all T steps (equal lengths). ``out`` (T, B, H) receives every h;
     ``h_n``/``c_n`` receive the final state. ``c_n`` doubles as the running cell state."""
     T = gx.shape[0]
-    ws = rec.workspace(gx.shape[1], gx.dtype)
-    order = range(T - 1, -1, -1) if reverse else range(T)
     if c_n is not None:
         c_n[...] = c0
+    time_loop = getattr(rec.backend, "time_loop", None)  # a compiled loop, where the backend has one
+    if time_loop is not None and time_loop(rec, gx, w_hh, b_hn, h0, out, reverse, c_n):
+        h_n[...] = out[0 if reverse else T - 1]
+        return
+    ws = rec.workspace(gx.shape[1], gx.dtype)
+    order = range(T - 1, -1, -1) if reverse else range(T)
     h_prev = h0
     for t in order:
         rec.step(gx[t], h_prev, c_n, w_hh, b_hn, ws, out[t], c_n)

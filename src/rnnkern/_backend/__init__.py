@@ -7,6 +7,7 @@ torch's names, mean "gpu").
 """
 
 import functools
+import os
 
 import numpy as np
 
@@ -54,7 +55,57 @@ def gpu_unavailable_reason():
     return None
 
 
-_CPU = NumpyBackend()
+CPU_KERNELS = ("numba", "numpy")
+
+
+def cpu_backend(kernels=None):
+    """The CPU backend whose step math runs on ``kernels``: "numba" (fused compiled kernels, the
+    default where numba is installed) or "numpy" (in-place ufuncs, the fallback). None reads the
+    environment variable RNNKERN_CPU_KERNELS, else picks numba when it imports."""
+    if kernels is None:
+        kernels = os.environ.get("RNNKERN_CPU_KERNELS") or None
+    if kernels is not None and kernels not in CPU_KERNELS:
+        raise ValueError(f"RNNKERN_CPU_KERNELS must be 'numba' or 'numpy', got {kernels!r}")
+    return _cpu_backend(kernels or ("numba" if numba_unavailable_reason() is None else "numpy"))
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_backend(kernels):
+    if kernels == "numpy":
+        return NumpyBackend()
+    reason = numba_unavailable_reason()
+    if reason is not None:
+        raise DeviceUnavailableError(f"RNNKERN_CPU_KERNELS=numba, but {reason}; "
+                                     "install it with: pip install 'rnnkern[fast]'")
+    from ._numba import NumbaBackend
+
+    return NumbaBackend()
+
+
+@functools.lru_cache(maxsize=None)
+def numba_unavailable_reason():
+    """None when numba imports, else why not (a string)."""
+    try:
+        import numba  # noqa: F401
+    except Exception as exc:  # ImportError, or numba refusing this NumPy version
+        return f"numba cannot be imported ({type(exc).__name__}: {exc})"
+    return None
+
+
+_CPU = cpu_backend()
+
+
+def cpu_kernels_description():
+    """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
+    if _CPU._kernels.startswith("numba"):
+        from . import _numba, _numba_blas
+
+        loop = (f"compiled time loop up to batch {_numba.LOOP_MAX_BATCH}" if _numba_blas.AVAILABLE
+                else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")
+        return f"{_CPU._kernels} ({loop})"
+    if numba_unavailable_reason() is None:
+        return f"{_CPU._kernels} (RNNKERN_CPU_KERNELS=numpy chose them over numba)"
+    return f"{_CPU._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"
 
 
 # torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).

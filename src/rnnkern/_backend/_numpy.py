@@ -92,6 +92,7 @@ class NumpyBackend(NumpyGradSteps, NumpyVariantSteps):
 
     is_backend = True
     name = "cpu"
+    _kernels = "NumPy ufuncs"  # what runs the step math (``rnnkern info`` and the benchmark say it)
     xp = np
     dtypes = ("float32", "float64")
 

@@ -121,6 +121,12 @@ def gpu_name():
         return None
 
 
+def _cpu_kernels():
+    from .._backend import cpu_kernels_description
+
+    return cpu_kernels_description()
+
+
 def machine_info(device, with_torch=True):
     """A JSON-serialisable description of the machine (``device`` is the resolved "cpu" or "gpu");
     PyTorch is described when ``with_torch`` (it is imported then) or already imported."""
@@ -135,6 +141,7 @@ def machine_info(device, with_torch=True):
         "torch": torch_info() if with_torch or "torch" in sys.modules else None,
         "env": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
         "load_average": load_average(),
+        "cpu_kernels": _cpu_kernels(),
     }
     if device == "gpu":
         info["gpu"] = gpu_name()
@@ -160,6 +167,7 @@ def format_header(info, device, torch_selected=True):
         lines.append(f"BLAS:    {lib['internal_api']} {lib['version']}, kernel {lib.get('architecture') or '?'}, "
                      f"{lib['num_threads']} threads ({os.path.basename(lib['filepath'] or '?')})")
     lines.append(f"Python:  {info['python']}, NumPy {info['numpy']}")
+    lines.append(f"Kernels: CPU steps on {info['cpu_kernels']}")
     if device == "cpu":
         lines.append(threads_line(info))
     torch = info["torch"]
