@@ -14,6 +14,17 @@ ACTS = ["Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "ThresholdedRelu"
 PER = {"RNN": 1, "GRU": 2, "LSTM": 3}
 
 
+def cpu_steps(device, seed, every=8):
+    """The device to build on: on the CPU every ``every``-th configuration runs the default CPU backend
+    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy variant steps
+    (cpu_backend("numpy")); test_numba_variant.py checks numba's against NumPy's for variants covering
+    every activation and option."""
+    if device != "cpu" or seed % every == 0:
+        return device
+    from rnnkern._backend import cpu_backend
+    return cpu_backend("numpy")
+
+
 def gpu_subset(device, seed, every=4):
     """On the GPU only every ``every``-th random configuration runs: each new combination of options
     compiles its own kernels (NVRTC, a fraction of a second each), which would dominate the GPU suite."""
@@ -50,6 +61,7 @@ def random_config(seed, kind=None):
 
 def build(cfg, device="cpu", dtype="float64", seed=0):
     cls = getattr(rnnkern, cfg["kind"])
+    device = cpu_steps(device, seed)
     return cls(cfg["I"], cfg["H"], cfg["L"], bias=cfg["bias"], batch_first=cfg["batch_first"], device=device,
                dtype=dtype, seed=seed, **cfg["opts"])
 
@@ -263,7 +275,8 @@ def test_hand_loop_of_cells_equals_the_layer(seed, device, dtype):
     cfg["L"], cfg["lengths"], cfg["batch_first"] = 1, False, False
     layer = build(cfg, device, dtype, seed)
     sd = {k[:-len("_l0")]: v for k, v in layer.state_dict().items()}
-    cell = getattr(rnnkern, cfg["kind"] + "Cell").from_state_dict(sd, device=device, **_cell_options(cfg["opts"]))
+    cell = getattr(rnnkern, cfg["kind"] + "Cell").from_state_dict(sd, device=cpu_steps(device, seed),
+                                                                  **_cell_options(cfg["opts"]))
     x, _, h0, c0 = inputs(cfg, layer)
     xp, lstm = layer.xp, cfg["kind"] == "LSTM"
     h, c = xp.asarray(h0[0].astype(dtype)), xp.asarray(c0[0].astype(dtype))
@@ -287,7 +300,7 @@ def test_cell_gradients_match_finite_differences(seed, device):
         del opts["activations"]
     if cfg["kind"] == "LSTM":
         opts["peephole"] = True
-    cell = getattr(rnnkern, cfg["kind"] + "Cell")(cfg["I"], cfg["H"], bias=cfg["bias"], device=device,
+    cell = getattr(rnnkern, cfg["kind"] + "Cell")(cfg["I"], cfg["H"], bias=cfg["bias"], device=cpu_steps(device, seed),
                                                   dtype="float64", seed=seed, **opts)
     rng, xp, lstm = cfg["rng"], cell.xp, cfg["kind"] == "LSTM"
     x = xp.asarray(rng.standard_normal((cfg["B"], cfg["I"])))

@@ -11,7 +11,7 @@ import pytest
 import rnnkern
 import semantics_reference as ref
 from conftest import assert_close, to_numpy
-from test_semantics import gpu_subset, random_config
+from test_semantics import cpu_steps, gpu_subset, random_config
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "semantics_ort.npz")
 CONFIGS = json.loads(str(GOLDEN["configs"]))
@@ -27,7 +27,7 @@ def test_golden_ort_outputs(case, device, dtype):
     gpu_subset(device, case, every=2)
     cfg, arrays = CONFIGS[case], _case(case)
     sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd.")}
-    layer = getattr(rnnkern, cfg["kind"]).from_state_dict(sd, device=device, dtype=dtype, **{
+    layer = getattr(rnnkern, cfg["kind"]).from_state_dict(sd, device=cpu_steps(device, case), dtype=dtype, **{
         k: v for k, v in cfg["opts"].items() if k != "peephole"})
     xp = layer.xp
     state = None
@@ -49,7 +49,8 @@ def test_live_ort_matches_the_reference_and_the_layer(seed):
     pytest.importorskip("onnxruntime")
     from semantics_ort import attributes, run_ort
     cfg = random_config(7000 + seed)
-    layer = getattr(rnnkern, cfg["kind"])(cfg["I"], cfg["H"], bias=cfg["bias"], seed=seed, **cfg["opts"])
+    layer = getattr(rnnkern, cfg["kind"])(cfg["I"], cfg["H"], bias=cfg["bias"], seed=seed,
+                                          device=cpu_steps("cpu", seed), **cfg["opts"])
     rng = cfg["rng"]
     x = (rng.standard_normal((cfg["T"], cfg["B"], cfg["I"])) * 1.5).astype(np.float32)
     lengths = rng.integers(1, cfg["T"] + 1, size=cfg["B"]) if cfg["lengths"] else None

@@ -245,6 +245,7 @@ class NumbaVariantSteps:
 
     def lstm_step_v(self, v, gx, gh, c_prev, p, h_out, c_out):
         p = _no_vector(h_out.dtype) if p is None else p
+        c_prev = c_prev.copy() if np.may_share_memory(c_prev, c_out) else c_prev  # see _numba._apart
         kernels(v, h_out.dtype.name)["lstm_step"](gx, gh, c_prev, p, h_out, c_out)
 
     def lstm_backward_v(self, v, pre, c_prev, c, dh, dc, p, da_out, dc_prev_out):
