@@ -13,10 +13,16 @@ Used for issue 12: the ONNX options must leave the default path exactly as fast 
 
 import argparse
 import importlib.util
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+# numba's disk cache records the module name it compiled under (rnnkern_a / rnnkern_b here): keep it
+# out of the trees' __pycache__, where a later plain ``import rnnkern`` would trip over it.
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnnkern_ab_numba_")
 
 import numpy as np
 
