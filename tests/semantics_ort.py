@@ -24,7 +24,6 @@ def _onnx_weights(kind, sd, suffixes, H):
 
 def run_ort(kind, sd, x, attrs, lengths=None, h0=None, c0=None):
     """(Y as rnnkern's y (T, B, D*H), Y_h, Y_c) from ONNX Runtime, float32."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

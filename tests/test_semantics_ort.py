@@ -10,7 +10,7 @@ import pytest
 
 import rnnkern
 import semantics_reference as ref
-from conftest import assert_close, to_numpy
+from conftest import to_numpy
 from test_semantics import cpu_steps, gpu_subset, random_config
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "semantics_ort.npz")

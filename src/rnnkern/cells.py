@@ -131,7 +131,8 @@ class RNNCell(_Cell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: Optional[str] = None, *,
                  device: str = "cpu", dtype: Any = "float32", seed: Seed = None, **options):
-        self.nonlinearity = nonlinearity and check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
+        self.nonlinearity = None if nonlinearity is None else check_choice(
+            "nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed, **options)
         self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 

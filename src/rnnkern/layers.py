@@ -236,7 +236,8 @@ class RNN(_Layer):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity=None, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
-        self.nonlinearity = nonlinearity and check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
+        self.nonlinearity = None if nonlinearity is None else check_choice(
+            "nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
         self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
