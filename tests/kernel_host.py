@@ -38,12 +38,17 @@ def supports_float16(tmpdir):
     return True
 
 
-def build(tmpdir):
-    """(ctypes.CDLL of every kernel x dtype, the dtypes it holds)."""
+def build(tmpdir, names=None, dtypes=None):
+    """(ctypes.CDLL of every kernel (or those ``names``: variants too) x dtype, the dtypes it holds)."""
     tmpdir = Path(tmpdir)
-    dtypes = [d for d in _kernels.DTYPES if d != "float16" or supports_float16(tmpdir)]
+    dtypes = [d for d in (dtypes or _kernels.DTYPES) if d != "float16" or supports_float16(tmpdir)]
     sources = []
-    for name in _kernels.KERNELS:
+    if names is not None:  # variants (kernels/variant.cuh, include-guarded): one file per dtype, far faster
+        for dtype in dtypes:  # a repeated typedef of T to the same type is legal C++
+            path = tmpdir / f"variants_{dtype}.cpp"
+            path.write_text("".join(_kernels.translation_unit(name, dtype, "host") for name in names))
+            sources.append(path)
+    for name in _kernels.KERNELS if names is None else ():
         for dtype in dtypes:  # one file each: every unit typedefs its own T
             path = tmpdir / f"{_kernels.kernel_name(name, dtype)}.cpp"
             path.write_text(_kernels.translation_unit(name, dtype, "host"))

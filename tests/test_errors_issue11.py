@@ -120,7 +120,9 @@ def test_structural_options_of_from_state_dict_are_explained(option):
 
 def test_unknown_options_of_from_state_dict_list_the_accepted_ones():
     with pytest.raises(TypeError, match=r"LSTM.from_state_dict: unexpected option\(s\) 'foo' "
-                                        r"\(LSTM.from_state_dict accepts: device, dtype, batch_first, dropout\)"):
+                                        r"\(LSTM.from_state_dict accepts: device, dtype, batch_first, dropout, direction, activations, "
+                                        r"activation_alpha, activation_beta, clip, input_forget\)"):
         rnnkern.LSTM.from_state_dict(rnnkern.LSTM(2, 3).state_dict(), foo=1)
-    with pytest.raises(TypeError, match=r"\(GRUCell.from_state_dict accepts: device, dtype, linear_before_reset\)"):
+    with pytest.raises(TypeError, match=r"\(GRUCell.from_state_dict accepts: device, dtype, linear_before_reset, "
+                                        r"activations, activation_alpha, activation_beta, clip\)"):
         rnnkern.GRUCell.from_state_dict(rnnkern.GRUCell(2, 3).state_dict(), foo=1)

@@ -9,6 +9,7 @@ very same device functions on the host).
 """
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +21,8 @@ class KernelSpec(NamedTuple):
     func: str  # device function template: func<C>(inputs..., outputs...)
     inputs: tuple  # read; a name that is also an output is read, then overwritten (in-out)
     outputs: tuple  # written
+    targs: str = ""  # leading template arguments of func (a variant's struct), before the compute type
+    variant_text: str = ""  # generated code the variant needs (its struct)
 
     @property
     def in_params(self):
@@ -97,11 +100,74 @@ def header_text(filename):
 
 
 def spec(name):
-    """The KernelSpec called ``name``, or a KeyError listing the kernels."""
-    try:
-        return KERNELS[name]
-    except KeyError:
-        raise KeyError(f"kernel must be one of {', '.join(KERNELS)}, got {name!r}") from None
+    """The KernelSpec called ``name`` (a fixed kernel or a registered variant), or a KeyError listing them."""
+    found = KERNELS.get(name) or VARIANTS.get(name)
+    if found is None:
+        raise KeyError(f"kernel must be one of {', '.join(KERNELS)} (or a variant made by variant_kernel), "
+                       f"got {name!r}")
+    return found
+
+
+# --- variant kernels: ONNX's activations, clip, input_forget, peepholes (kernels/variant.cuh) ----
+_PRE = ("a_i", "a_f", "a_g", "a_o")
+_VARIANT_OPS = {  # op: (device function, inputs, outputs), as KERNELS
+    "rnn_v": ("rk_rnn_v", ("gx", "gh"), ("gh", "h_out")),
+    "rnn_v_backward": ("rk_rnn_v_backward", ("a", "dh"), ("da_out",)),
+    "lstm_v": ("rk_lstm_v", _LSTM_GX + _LSTM_GH + ("c_prev", "p_i", "p_o", "p_f"), _LSTM_GH + ("h_out", "c_out")),
+    "lstm_v_nopeep": ("rk_lstm_v_nopeep", _LSTM_GX + _LSTM_GH + ("c_prev",), _LSTM_GH + ("h_out", "c_out")),
+    "lstm_v_backward": ("rk_lstm_v_backward", _PRE + ("c_prev", "c", "dh", "dc", "p_i", "p_o", "p_f"),
+                        ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
+    "lstm_v_backward_nopeep": ("rk_lstm_v_backward_nopeep", _PRE + ("c_prev", "c", "dh", "dc"),
+                               ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
+    "gru_v": ("rk_gru_v", _GX + _GH + ("b_hn", "h_prev"), _GH + ("ghn_out", "h_out")),
+    "gru_v_nobias": ("rk_gru_v_nobias", _GX + _GH + ("h_prev",), _GH + ("ghn_out", "h_out")),
+    "gru_v_backward": ("rk_gru_v_backward", ("a_r", "a_z", "a_n", "ghn", "h_prev", "dh"),
+                       ("da_r", "da_z", "da_n", "dgh_r", "dgh_z", "dgh_n", "dh_direct_out")),
+    "gru_v_reset": ("rk_gru_v_reset", ("gx_r", "gh_r", "h_prev"), ("gh_r", "rh_out")),
+    "gru_v_update": ("rk_gru_v_update", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"), ("gh_z", "gh_n", "h_out")),
+    "gru_v_backward_update": ("rk_gru_v_backward_update", ("a_z", "a_n", "h_prev", "dh"),
+                              ("da_z", "da_n", "dh_direct_out")),
+    "gru_v_backward_reset": ("rk_gru_v_backward_reset", ("a_r", "h_prev", "d_rh", "dh_direct_out"),
+                             ("da_r", "dh_direct_out")),
+}
+VARIANT_OPS = tuple(_VARIANT_OPS)
+VARIANT_HEADERS = ("activations.cuh", "variant.cuh")
+VARIANTS = {}  # name -> KernelSpec of every variant kernel made so far
+
+
+def _variant_struct(struct, variant):
+    """The C++ struct ``V`` of kernels/variant.cuh for one ``_semantics.Variant``."""
+    acts = list(variant.acts) + [variant.acts[0]] * (3 - len(variant.acts))  # unused slots: any activation
+    guard = struct.upper()  # several kernels of one variant may share a translation unit
+    lines = [f"#ifndef {guard}", f"#define {guard}", f"struct {struct} {{",
+             f"  static const bool input_forget = {str(bool(variant.input_forget)).lower()};",
+             f"  static const bool peephole = {str(bool(variant.peephole)).lower()};"]
+    for slot, act in zip("fgh", acts):
+        fwd, grad = act.cuda()
+        lines += [f"  template <typename C> static RK_FUNC C act_{slot}(C x) {{ return {fwd}; }}",
+                  f"  template <typename C> static RK_FUNC C grad_{slot}(C x) {{ return {grad}; }}"]
+    if variant.clip is None:
+        lines += ["  template <typename C> static RK_FUNC C clip(C x) { return x; }",
+                  "  template <typename C> static RK_FUNC C inside(C) { return C(1); }"]
+    else:
+        t = f"C({variant.clip!r})"
+        lines += [f"  template <typename C> static RK_FUNC C clip(C x) {{ return rk_clip(x, {t}); }}",
+                  f"  template <typename C> static RK_FUNC C inside(C x) {{ return rk_inside(x, {t}); }}"]
+    return "\n".join(lines + ["};", "#endif", ""])
+
+
+@functools.lru_cache(maxsize=None)
+def variant_kernel(op, variant):
+    """The name of kernel ``op`` (one of VARIANT_OPS) for ``variant`` (a _semantics.Variant),
+    registering its KernelSpec on first use: one kernel per op and combination in use."""
+    if op not in _VARIANT_OPS:
+        raise KeyError(f"variant op must be one of {', '.join(_VARIANT_OPS)}, got {op!r}")
+    digest = hashlib.sha1(repr(tuple(variant)).encode()).hexdigest()[:12]
+    struct, name = f"rk_variant_{digest}", f"{op}_{digest}"
+    func, inputs, outputs = _VARIANT_OPS[op]
+    VARIANTS[name] = KernelSpec("variant.cuh", func, tuple(inputs), tuple(outputs), f"{struct}, ",
+                                _variant_struct(struct, variant))
+    return name
 
 
 def dtype_name(dtype):
@@ -119,7 +185,12 @@ def kernel_name(name, dtype):
 
 def preamble(name):
     """The headers one kernel needs, common.cuh first (so the kernel header's #include is skipped)."""
-    text = header_text(COMMON_HEADER) + header_text(spec(name).header)
+    s = spec(name)
+    headers = VARIANT_HEADERS if s.variant_text else (s.header,)
+    text = header_text(COMMON_HEADER) + "".join(map(header_text, headers))
+    if s.variant_text:
+        text += f'#line 1 "<generated variant struct of {name}>"\n{s.variant_text}'
+
     # Whatever follows (the code CuPy generates) is not in kernels/: say so in error messages.
     return text + f'#line 1 "<generated code of {name}>"\n'
 
@@ -135,7 +206,7 @@ def operation(name, dtype):
     results = [f"{out}_v" for out in s.outputs]
     args = [f"static_cast<{c}>({arg})" for arg in s.inputs] + results
     stores = " ".join(f"{out} = {res};" for out, res in zip(s.outputs, results))
-    return f"{c} {', '.join(results)}; {s.func}<{c}>({', '.join(args)}); {stores}"
+    return f"{c} {', '.join(results)}; {s.func}<{s.targs}{c}>({', '.join(args)}); {stores}"
 
 
 def elementwise_args(name, dtype):

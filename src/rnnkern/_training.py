@@ -60,7 +60,7 @@ class TrainableLayer:
         step (see this module's docstring)."""
         bk, H, D = self._backend, self._h_size, self.num_directions
         rng = resolve_generator(generator, self._dropout_generator, type(self).__name__ + ".forward_train")
-        h0_arg, c0_arg = self._split_state(state)
+        h0_arg, c0_arg = self._split_state(self._state_or_initial(state, input))
         x, batched = self._input(input)
         # the tape keeps its own copies: the caller may reuse or modify its arrays before backward
         x = bk.xp.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x.copy()
@@ -80,7 +80,7 @@ class TrainableLayer:
                 k, p, rec = layer * D + d, self._layer_params(suffix), self._direction_recurrence(suffix)
                 s, h_n[k], c_last = forward_train_direction(
                     rec, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
-                    h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, d == 1)
+                    h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, self._reverse(d))
                 saved.append(s)
                 if c_n is not None:
                     c_n[k] = c_last
@@ -128,7 +128,7 @@ class TrainableLayer:
                 grads, dx_d, dh0[k], dc0_k = backward_direction(
                     self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols],
                     tape.saved[k], tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
-                    None if dc_n is None else dc_n[k], tape.active, d == 1)
+                    None if dc_n is None else dc_n[k], tape.active, self._reverse(d))
                 dx += dx_d
                 if dc0 is not None:
                     dc0[k] = dc0_k
@@ -200,7 +200,7 @@ class TrainableCell:
         c = self._hidden(c_part[0], c_part[1], x.shape[0], batched).copy() if c_part else None
         p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
         saved, h_new, c_new = forward_train_direction(
-            self._recurrence, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
+            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
             h, c, out, np.array([x.shape[0]]), False)
         tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
@@ -224,7 +224,7 @@ class TrainableCell:
         dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
         p = self._params
         grads, dx, dh0, dc0 = backward_direction(
-            self._recurrence, p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
+            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
             tape.c0, None, dh, dc, np.array([batch]), False)
         dx = dx[0] if tape.batched else dx[0, 0]
         return dx, self._user_state(dh0, dc0, tape.batched), grads

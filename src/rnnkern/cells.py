@@ -6,7 +6,9 @@ from typing import Any, Mapping, Optional, Tuple, Union
 
 from . import _params
 from ._module import Array, ParamModule
+from ._layer_options import CellOptions
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ._semantics import OPTION_NAMES, uniform_nonlinearity
 from ._training import TrainableCell
 from ._validate import check_bool, check_choice, check_shape, check_size
 
@@ -15,18 +17,19 @@ State = Union[None, Array, Tuple[Optional[Array], Optional[Array]]]  # h, or (h,
 Seed = Union[None, int, Any]  # or a numpy.random.Generator
 
 
-class _Cell(TrainableCell, ParamModule):
+class _Cell(CellOptions, TrainableCell, ParamModule):
     gates = 1
+    _option_names = OPTION_NAMES[1:]  # ONNX's options but direction (see rnnkern.LSTM's docstring)
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, device: str = "cpu",
-                 dtype: Any = "float32", seed: Seed = None):
+                 dtype: Any = "float32", seed: Seed = None, **options):
         name = type(self).__name__
         self.input_size = check_size("input_size", input_size, name)
         self.hidden_size = check_size("hidden_size", hidden_size, name)
         self.bias = check_bool("bias", bias, name)
+        self._init_cell_options(options, getattr(self, "nonlinearity", None))
         self._setup(device, dtype)
-        shapes = _params.param_shapes(self.gates, self.input_size, self.hidden_size, self.bias)
-        self._init_params(shapes, seed)
+        self._init_params(self._cell_shapes(), seed)
         self._recurrence = self._make_recurrence()
 
     @classmethod
@@ -38,8 +41,10 @@ class _Cell(TrainableCell, ParamModule):
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
         bias = "bias_ih" in arrays or "bias_hh" in arrays
+        if "weight_p" in arrays:
+            options["peephole"] = True
         cell = cls(input_size, hidden_size, bias, device=device, dtype=dtype, **options)
-        _params.check_params(arrays, _params.param_shapes(cls.gates, input_size, hidden_size, bias), cls.__name__)
+        _params.check_params(arrays, cell._cell_shapes(), cls.__name__)
         cell._set_params(arrays)
         return cell
 
@@ -66,7 +71,7 @@ class _Cell(TrainableCell, ParamModule):
         return self._user_state(h_new, c_new, batched)
 
     def _extra_repr(self):
-        return "" if self.bias else ", bias=False"
+        return ("" if self.bias else ", bias=False") + "".join(f", {k}={v!r}" for k, v in self._option_values().items())
 
     def _input(self, x):
         """(x as a 2-D array, whether the caller's input was batched)."""
@@ -85,7 +90,7 @@ class _Cell(TrainableCell, ParamModule):
 
     def _run(self, x, h, c):
         """One step; returns fresh (h, c) arrays of shape (B, H) (c is None without a cell state)."""
-        p, rec, bk = self._params, self._recurrence, self._backend
+        p, rec, bk = self._params, self._cell_recurrence(), self._backend
         gx_bias, b_hn = rec.fold_bias(p.get("bias_ih"), p.get("bias_hh"))
         gx = bk.xp.matmul(x, p["weight_ih"].T)
         if gx_bias is not None:
@@ -110,6 +115,9 @@ class RNNCell(_Cell):
         device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
         dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
         seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation.
+        activations, activation_alpha, activation_beta, clip (keyword-only): ONNX's options, one
+            direction's, as the layers take them (see :class:`rnnkern.LSTM`); the LSTMCell also takes
+            ``input_forget`` and ``peephole`` (parameter ``weight_p`` (3*hidden_size,), order i, o, f).
 
     Call: ``h' = cell(input, state=None)``; input (B, input_size) or (input_size,),
     state ``h`` (B, hidden_size) or (hidden_size,), zeros when None; ``h'`` has the state's shape.
@@ -119,15 +127,17 @@ class RNNCell(_Cell):
     """
 
     gates = 1
-    _option_names = ("nonlinearity",)
+    _option_names = ("nonlinearity",) + _Cell._option_names
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", *,
-                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None):
-        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
-        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: Optional[str] = None, *,
+                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None, **options):
+        self.nonlinearity = None if nonlinearity is None else check_choice(
+            "nonlinearity", nonlinearity, ("tanh", "relu"), "RNNCell")
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed, **options)
+        self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
     def _make_recurrence(self):
-        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
+        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity or self.activations[0].lower())
 
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
@@ -156,6 +166,8 @@ class LSTMCell(_Cell):
     """
 
     gates = 4
+    _kind = "LSTM"
+    _option_names = _Cell._option_names + ("input_forget",)  # peephole: read off the keys
 
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
@@ -184,12 +196,13 @@ class GRUCell(_Cell):
     """
 
     gates = 3
-    _option_names = ("linear_before_reset",)
+    _kind = "GRU"
+    _option_names = ("linear_before_reset",) + _Cell._option_names
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, linear_before_reset: bool = True, *,
-                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None):
+                 device: str = "cpu", dtype: Any = "float32", seed: Seed = None, **options):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRUCell")
-        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed, **options)
 
     def _make_recurrence(self):
         return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)

@@ -8,32 +8,35 @@ from . import _params
 from ._backend import to_host
 from ._dropout import check_dropout, dropout_generator
 from ._interop import InteropMixin
+from ._layer_docs import LAYER_ARGS as _LAYER_ARGS
+from ._layer_options import LayerOptions
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
+from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
 from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(InteropMixin, TrainableLayer, ParamModule):
+class _Layer(LayerOptions, InteropMixin, TrainableLayer, ParamModule):
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
-    _option_names = ("dropout",)
+    _option_names = ("dropout",) + OPTION_NAMES
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
         name = type(self).__name__
         self.input_size = check_size("input_size", input_size, name)
         self.hidden_size = check_size("hidden_size", hidden_size, name)
         self.num_layers = check_size("num_layers", num_layers, name)
         self.bias = check_bool("bias", bias, name)
         self.batch_first = check_bool("batch_first", batch_first, name)
-        self.bidirectional = check_bool("bidirectional", bidirectional, name)
-        self.num_directions = 2 if self.bidirectional else 1
+        self._init_options(check_bool("bidirectional", bidirectional, name), options,
+                           getattr(self, "nonlinearity", None), self.proj_size)
         self.dropout = check_dropout(dropout, self.num_layers, name)
         self._setup(device, dtype)
         self._init_params(self._shapes(), seed)
@@ -47,7 +50,7 @@ class _Layer(InteropMixin, TrainableLayer, ParamModule):
 
     def _direction_recurrence(self, suffix):
         """The recurrence of one layer and direction (the LSTM's binds that direction's projection)."""
-        return self._recurrence
+        return self._variant_recurrence(suffix)
 
     def _directions(self, layer):
         """(direction, key suffix) of one layer, in PyTorch's order: _lk, then _lk_reverse."""
@@ -65,6 +68,8 @@ class _Layer(InteropMixin, TrainableLayer, ParamModule):
             if self.proj_size:  # torch's LSTM with projections: W_hh reads the P-wide h; W_hr last
                 shapes[f"weight_hh{suffix}"] = (self.gates * self.hidden_size, self.proj_size)
                 shapes[f"weight_hr{suffix}"] = (self.proj_size, self.hidden_size)
+            if self.peephole:  # ONNX's P: (p_i, p_o, p_f)
+                shapes[f"weight_p{suffix}"] = (3 * self.hidden_size,)
         return shapes
 
     @classmethod
@@ -91,13 +96,14 @@ class _Layer(InteropMixin, TrainableLayer, ParamModule):
         return {}
 
     def _rebuild_options(self):
-        return {**self._options(), "batch_first": self.batch_first, "dropout": self.dropout}
+        return {**self._options(), **self._option_values(), "batch_first": self.batch_first, "dropout": self.dropout}
 
     def _extra_repr(self):
         # torch.nn's order and defaults
         defaults = {"proj_size": 0, "num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
                     "bidirectional": False}
-        return "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v)
+        return "".join([f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v]
+                       + [f", {k}={v!r}" for k, v in self._option_values().items()])
 
     # --- input checks ------------------------------------------------------------------------
     def _input(self, x):
@@ -159,7 +165,7 @@ class _Layer(InteropMixin, TrainableLayer, ParamModule):
             y = (bk.zeros if lengths is not None else bk.empty)(shape, self.dtype)
             y_tm = y.transpose(1, 0, 2) if self.batch_first else y
             for d, suffix in self._directions(layer):
-                self._run(layer_input, suffix, d, layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
+                self._run(layer_input, suffix, self._reverse(d), layer * D + d, h0, c0, y_tm[..., d * H:(d + 1) * H],
                           h_n, c_n, active)
             layer_input = y
         if order is not None:
@@ -202,42 +208,19 @@ class _Layer(InteropMixin, TrainableLayer, ParamModule):
             input: (T, B, input_size), (B, T, input_size) with batch_first, or (T, input_size)
                 unbatched; an array of the layer's device and dtype.
             state: h_0, or (h_0, c_0) for the LSTM, each (num_layers * D, B, hidden_size), or
-                (num_layers * D, hidden_size) unbatched; None means zeros.
+                (num_layers * D, hidden_size) unbatched; None means ``initial_state`` (zeros when that
+                is None).
             lengths: B integers in 1..T (batched input only), as packed sequences: outputs past a
                 sequence's end are zero and its final state is the one at its last step.
 
         Returns:
             output (T, B, D * hidden_size) in the input's layout, and the final state, shaped as ``state``.
         """
-        h_arg, c_arg = self._split_state(state)
+        h_arg, c_arg = self._split_state(self._state_or_initial(state, input))
         y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
         return y, self._pack_state(h_n, c_n)
 
 
-_LAYER_ARGS = """
-    Args:
-        input_size: the number of features of the input.
-        hidden_size: the number of features of the hidden state.
-        num_layers: stacked layers; layer k > 0 reads layer k-1's output.
-        bias: if False, no ``bias_ih_l*`` / ``bias_hh_l*``.
-        batch_first: input and output are (B, T, F) instead of (T, B, F) (states stay (L*D, B, H)).
-        bidirectional: add a reverse direction per layer; outputs are concatenated (D = 2).
-        dropout (keyword-only): as torch.nn, in ``forward_train`` only (never in ``layer(...)``), each layer's
-            output but the last's is kept with probability 1 - dropout and scaled by 1 / (1 - dropout), or
-            zeroed, before the next layer reads it; masks from ``forward_train``'s ``generator``.
-        device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
-        dtype: ``"float32"`` or ``"float64"`` (and ``"float16"`` on the GPU).
-        seed: seed of the U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) initialisation and of the layer's own
-            dropout generator (used by forward_train when it is given no generator).
-
-    Inputs: ``input`` (T, B, input_size), (B, T, input_size) with batch_first, or unbatched
-    (T, input_size); ``lengths``: B integers in 1..T, in any order (as packed sequences: outputs past a
-    sequence's length are zero, its final state is the one after its last step, and the reverse
-    direction starts at its last step).
-
-    Weights, per layer k and direction (suffix ``_lk`` or ``_lk_reverse``): ``weight_ih_lk``
-    (G*H, input_size for k = 0 else D*H), ``weight_hh_lk`` (G*H, H), ``bias_ih_lk``, ``bias_hh_lk`` (G*H,).
-"""
 
 
 class RNN(_Layer):
@@ -249,16 +232,18 @@ class RNN(_Layer):
 """ + _LAYER_ARGS
     gates = 1
 
-    _option_names = ("nonlinearity", "dropout")
+    _option_names = ("nonlinearity", "dropout") + OPTION_NAMES
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
-        self.nonlinearity = check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity=None, bias=True, batch_first=False,
+                 bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
+        self.nonlinearity = None if nonlinearity is None else check_choice(
+            "nonlinearity", nonlinearity, ("tanh", "relu"), "RNN")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
+        self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
     def _make_recurrence(self):
-        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity)
+        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity or "tanh")
 
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
@@ -277,26 +262,26 @@ class LSTM(_Layer):
     direction has ``weight_hr_lk`` (P, H). ``from_state_dict`` reads P off ``weight_hr_l0``.
 """ + _LAYER_ARGS
     gates = 4
+    _kind = "LSTM"
+    _option_names = _Layer._option_names + LSTM_OPTION_NAMES[:1]  # peephole is read off the keys
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
-                 *, dropout=0.0, proj_size=0, device="cpu", dtype="float32", seed=None):
+                 *, dropout=0.0, proj_size=0, device="cpu", dtype="float32", seed=None, **options):
         self.proj_size = check_proj_size(proj_size, hidden_size, "LSTM")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
 
     def _make_recurrence(self):
         return LSTMRecurrence(self._backend, self.hidden_size)
 
     def _direction_recurrence(self, suffix):
-        if not self.proj_size:
-            return self._recurrence
-        return ProjectedLSTMRecurrence(self._recurrence, self._params["weight_hr" + suffix])
+        rec = self._variant_recurrence(suffix)
+        return ProjectedLSTMRecurrence(rec, self._params["weight_hr" + suffix]) if self.proj_size else rec
 
     @classmethod
     def _sizes_from(cls, arrays):
-        if "weight_hr_l0" not in arrays:
-            return super()._sizes_from(arrays)
-        return projected_sizes(arrays, cls.__name__)
+        sizes = super()._sizes_from(arrays) if "weight_hr_l0" not in arrays else projected_sizes(arrays, cls.__name__)
+        return (*sizes[:2], {**sizes[2], **({"peephole": True} if "weight_p_l0" in arrays else {})})
 
 
 class GRU(_Layer):
@@ -306,13 +291,14 @@ class GRU(_Layer):
     Call: ``output, h_n = gru(input, state=None, lengths=None)``, shapes as :class:`RNN`.
 """ + _LAYER_ARGS
     gates = 3
-    _option_names = ("linear_before_reset", "dropout")
+    _kind = "GRU"
+    _option_names = ("linear_before_reset", "dropout") + OPTION_NAMES
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
-                 linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None):
+                 linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRU")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
-                         dropout=dropout, device=device, dtype=dtype, seed=seed)
+                         dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
 
     def _make_recurrence(self):
         return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)

@@ -9,6 +9,7 @@ Semantics and argument conventions are those of ``NumpyBackend`` (see its docstr
 import numpy as np
 
 from .. import _kernels
+from ._cupy_variant import CupyVariantSteps
 from ._host import detached, device_of, to_host
 
 
@@ -27,7 +28,7 @@ def _blocks(name, array, count, hidden):
     return tuple([array[s] for s in slices])
 
 
-class CupyBackend:
+class CupyBackend(CupyVariantSteps):
     """CuPy on the current CUDA device."""
 
     is_backend = True
@@ -155,6 +156,8 @@ class CupyBackend:
         """linear_before_reset=False, phase 2: dgx_out's r block; d_rh * r added to dh_direct_out."""
         da_r = _blocks("dgx_out", dgx_out, 3, h_prev.shape[-1])[0]
         self._launch("gru_backward_reset", (r, h_prev, d_rh), (da_r, dh_direct_out))
+
+    _gate_blocks = staticmethod(_blocks)
 
     def _launch(self, name, ins, outs):
         """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype.

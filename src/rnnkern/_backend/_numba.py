@@ -13,6 +13,7 @@ from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import _numba_blas
 from . import _numba_loops as loops
 from . import _numba_steps as k
+from ._numba_variant import NumbaVariantSteps
 from ._numpy import NumpyBackend
 
 # Batches up to this size run the compiled time loop (_numba_loops); larger ones the Python loop,
@@ -27,7 +28,7 @@ def _apart(source, dest):
     return source.copy() if np.may_share_memory(source, dest) else source
 
 
-class NumbaBackend(NumpyBackend):
+class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX options): _numba_variant
     _kernels = f"numba {numba.__version__} fused kernels"
 
     # --- the compiled time loop --------------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 
 from ._host import to_host
 from ._numpy_grad import NumpyGradSteps
+from ._numpy_variant import NumpyVariantSteps
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
@@ -85,7 +86,7 @@ def _lstm_activations_(gates, hidden_size):
     np.subtract(g, 1, out=g)
 
 
-class NumpyBackend(NumpyGradSteps):
+class NumpyBackend(NumpyGradSteps, NumpyVariantSteps):
     """NumPy on the host. After each forward step the gate activations are left in ``gh``
     (i, f, g, o; r, z, n), which is what training saves."""
 

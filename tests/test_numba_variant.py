@@ -1,0 +1,60 @@
+"""The numba backend's variant kernels (_backend/_numba_variant.py) against the NumPy backend's variant
+steps, whole layers forward, forward_train and backward, for variants covering every activation, the
+clip, input_forget and peepholes (test_kernels_variant.LAYERS)."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from test_kernels_variant import LAYERS, make
+
+numba_variant = pytest.importorskip("rnnkern._backend._numba_variant", reason="numba is not installed")
+
+
+@pytest.fixture(scope="module")
+def numba_backend():
+    from rnnkern._backend._numba import NumbaBackend
+    return NumbaBackend()
+
+
+@pytest.fixture(scope="module")
+def numpy_backend():
+    from rnnkern._backend._numpy import NumpyBackend
+    return NumpyBackend()
+
+
+def on_backend(net, backend):
+    other = copy.deepcopy(net)
+    other._backend = backend
+    other._recurrence = other._make_recurrence()
+    other._set_params(net.state_dict())
+    return other
+
+
+def parts(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", range(len(LAYERS)))
+def test_numba_variants_match_numpy(numba_backend, numpy_backend, case, dtype):
+    kind, options = LAYERS[case]
+    net = make(kind, options, dtype, seed=case)
+    layers = [on_backend(net, numpy_backend), on_backend(net, numba_backend)]
+    rng = np.random.default_rng(case)
+    x, lengths = (rng.standard_normal((5, 4, 3)) * 2).astype(dtype), [5, 2, 4, 1]
+    tol = {"float32": 2e-5, "float64": 1e-12}[dtype]
+    results = []
+    for layer in layers:
+        y, state_n = layer(x, lengths=lengths)
+        y_train, state_train, tape = layer.forward_train(x, lengths=lengths)
+        dx, dstate0, dparams = layer.backward(tape, np.ones_like(y_train), state_train)
+        results.append((y, y_train, dx, *parts(state_n), *parts(dstate0), *dparams.values()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(theirs, ours, rtol=tol, atol=tol)
+
+
+def test_numba_variant_kernels_are_memoised():
+    v = make(*LAYERS[0])._semantics.variants[0]
+    assert numba_variant.kernels(v, "float64") is numba_variant.kernels(v, "float64")
