@@ -3,7 +3,6 @@ rnnkern's masks, and torch's own module with p = 1), finite differences through 
 the masks' rate and scale, reproducibility, inference untouched, argument checks."""
 
 import copy
-import json
 import pathlib
 import pickle
 import warnings
@@ -13,17 +12,11 @@ import pytest
 
 import rnnkern
 from conftest import assert_close, to_numpy
+from golden_files import load_golden as load
 
 FILES = sorted((pathlib.Path(__file__).resolve().parent / "golden" / "dropout").glob("*.npz"))
 
 
-def load(path):
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    config = json.loads(str(arrays.pop("config")))
-    sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd/")}
-    grads = {k[5:]: v for k, v in arrays.items() if k.startswith("grad/")}
-    return config, sd, grads, arrays
 
 
 def test_golden_files_cover_the_cases():

@@ -7,7 +7,6 @@ input_forget, peepholes), checked without a GPU as the default kernels are (test
    whole layers give the NumPy backend's results: forward, forward_train and backward.
 """
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,6 +16,7 @@ import kernel_host
 import rnnkern
 from rnnkern import _kernels, _nvrtc
 from rnnkern._backend._cupy import CupyBackend
+from backend_swap import on_backend, parts
 
 # Layers whose variants cover every activation (in f, g and h), the clip, input_forget and peepholes.
 LAYERS = [
@@ -85,16 +85,6 @@ def host_backend(tmp_path_factory):
     return CupyBackend(kernel_host.fake_cupy(lib))
 
 
-def on_backend(net, backend):
-    other = copy.deepcopy(net)
-    other._backend = backend
-    other._recurrence = other._make_recurrence()
-    other._set_params(net.state_dict())
-    return other
-
-
-def parts(state):
-    return state if isinstance(state, tuple) else (state,)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

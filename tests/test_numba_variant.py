@@ -2,12 +2,12 @@
 steps, whole layers forward, forward_train and backward, for variants covering every activation, the
 clip, input_forget and peepholes (test_kernels_variant.LAYERS)."""
 
-import copy
 
 import numpy as np
 import pytest
 
 from test_kernels_variant import LAYERS, make
+from backend_swap import on_backend, parts
 
 numba_variant = pytest.importorskip("rnnkern._backend._numba_variant", reason="numba is not installed")
 
@@ -24,16 +24,6 @@ def numpy_backend():
     return NumpyBackend()
 
 
-def on_backend(net, backend):
-    other = copy.deepcopy(net)
-    other._backend = backend
-    other._recurrence = other._make_recurrence()
-    other._set_params(net.state_dict())
-    return other
-
-
-def parts(state):
-    return state if isinstance(state, tuple) else (state,)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -3,7 +3,6 @@ tests/kernel_host.py's fake cupy (NumPy arrays, the fused kernels compiled for t
 NumPy backend's results, forward, forward_train with dropout and backward. On a GPU the device-
 parametrised tests in test_proj_size.py / test_dropout.py run the real thing."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 import kernel_host
 import rnnkern
 from rnnkern._backend._cupy import CupyBackend
+from backend_swap import on_backend, parts
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +21,6 @@ def host_backend(tmp_path_factory):
     return CupyBackend(kernel_host.fake_cupy(lib))
 
 
-def on_backend(net, backend):
-    """A copy of ``net`` whose arrays and steps go through ``backend``."""
-    other = copy.deepcopy(net)
-    other._backend = backend
-    other._recurrence = other._make_recurrence()
-    other._set_params(net.state_dict())
-    return other
-
-
-def parts(state):
-    return state if isinstance(state, tuple) else (state,)
 
 
 @pytest.mark.parametrize("cls,options", [(rnnkern.LSTM, {"proj_size": 2}), (rnnkern.GRU, {}),

@@ -2,7 +2,6 @@
 (tests/golden/make_golden_proj.py), a float64 finite-difference check, a hand loop of LSTMCells and
 projections, live PyTorch (marked ``torch``), state_dicts and argument checks."""
 
-import json
 import pathlib
 
 import numpy as np
@@ -10,17 +9,11 @@ import pytest
 
 import rnnkern
 from conftest import assert_close, to_numpy
+from golden_files import load_golden as load
 
 FILES = sorted((pathlib.Path(__file__).resolve().parent / "golden" / "proj").glob("*.npz"))
 
 
-def load(path):
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    config = json.loads(str(arrays.pop("config")))
-    sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd/")}
-    grads = {k[5:]: v for k, v in arrays.items() if k.startswith("grad/")}
-    return config, sd, grads, arrays
 
 
 def looser(*dtypes):

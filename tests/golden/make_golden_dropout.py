@@ -23,12 +23,11 @@ batched, with_state, lengths, dropout, seed, kind, torch_version), ``sd/<name>``
 ``grad/h0`` [, ``grad/c0``], ``grad/<param>`` of sum(y*dy) + sum(h_n*dh_n) [+ sum(c_n*dc_n)].
 """
 
-import json
 import pathlib
-import sys
 
 import numpy as np
 import torch
+from golden_io import save_golden, write_cases
 
 OUT = pathlib.Path(__file__).resolve().parent / "dropout"
 SEED = 20261128
@@ -149,21 +148,11 @@ def make_case(index, name, kind, module_name, options, dtype, L, bidirectional, 
                   num_layers=L, bidirectional=bidirectional, batch_first=batch_first, bias=bias, batched=batched,
                   with_state=with_state, lengths=lengths, dropout=p, seed=seed, seq_len=T, batch=B,
                   torch_version=torch.__version__)
-    payload = {"config": np.array(json.dumps(config, sort_keys=True))}
-    payload.update({f"sd/{k}": v.detach().numpy() for k, v in full.state_dict().items()})
-    payload.update({k: v.detach().numpy() if isinstance(v, torch.Tensor) else v for k, v in arrays.items()})
-    payload.update({f"grad/{k}": v.grad.numpy() for k, v in grads.items()})
-    np.savez_compressed(OUT / f"dropout_{index}_{name}.npz", **payload)
+    save_golden(OUT / f"dropout_{index}_{name}.npz", config, full.state_dict(), arrays, grads)
 
 
 def main():
-    torch.use_deterministic_algorithms(True)
-    OUT.mkdir(exist_ok=True)
-    for old in OUT.glob("*.npz"):
-        old.unlink()
-    for index, case in enumerate(CASES):
-        make_case(index, *case)
-    print(f"wrote {len(CASES)} files to {OUT} with torch {torch.__version__}", file=sys.stderr)
+    write_cases(torch, OUT, CASES, make_case)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ Each file is one case, computed by torch in the case's dtype:
 Seeds are fixed; rerunning with the same PyTorch version rewrites identical files.
 """
 
-import json
 import pathlib
-import sys
 
 import numpy as np
 import torch
+from golden_io import save_golden, write_cases
 
 OUT = pathlib.Path(__file__).resolve().parent / "proj"
 SEED = 20261127
@@ -76,21 +75,11 @@ def make_case(index, name, dtype, num_layers, bidirectional, batch_first, bias, 
     if lengths is not None:
         arrays["lengths"] = np.asarray(lengths, dtype=np.int64)
     grads = {"x": x, "h0": h0, "c0": c0, **dict(module.named_parameters())}
-    payload = {"config": np.array(json.dumps(config, sort_keys=True))}
-    payload.update({f"sd/{k}": v.detach().numpy() for k, v in module.state_dict().items()})
-    payload.update({k: v.detach().numpy() if isinstance(v, torch.Tensor) else v for k, v in arrays.items()})
-    payload.update({f"grad/{k}": v.grad.numpy() for k, v in grads.items()})
-    np.savez_compressed(OUT / f"lstm_proj_{index}_{name}.npz", **payload)
+    save_golden(OUT / f"lstm_proj_{index}_{name}.npz", config, module.state_dict(), arrays, grads)
 
 
 def main():
-    torch.use_deterministic_algorithms(True)
-    OUT.mkdir(exist_ok=True)
-    for old in OUT.glob("*.npz"):
-        old.unlink()
-    for index, case in enumerate(CASES):
-        make_case(index, *case)
-    print(f"wrote {len(CASES)} files to {OUT} with torch {torch.__version__}", file=sys.stderr)
+    write_cases(torch, OUT, CASES, make_case)
 
 
 if __name__ == "__main__":
