@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import rnnkern
 from conftest import to_numpy
+from finite_diff import central_differences, random_positions
 
 EPS = 1e-6
 
@@ -15,18 +16,10 @@ EPS = 1e-6
 def _numeric_grad(f, array, rng, max_entries=12):
     """Central differences of the scalar f() w.r.t. up to max_entries random entries of array
     (picked by multi-index: parameters may be stored column-major, where reshape(-1) is a copy)."""
-    picked = rng.choice(array.size, size=min(max_entries, array.size), replace=False)
-    idx = np.unravel_index(picked, array.shape)
-    grads = []
-    for pos in zip(*idx):
-        old = array[pos]
-        array[pos] = old + EPS
-        up = f()
-        array[pos] = old - EPS
-        down = f()
-        array[pos] = old
-        grads.append((up - down) / (2 * EPS))
-    return idx, np.array(grads)
+    positions = random_positions(array, max_entries, rng)
+    numeric = central_differences(f, array, EPS, positions)
+    idx = tuple(np.array(axis) for axis in zip(*positions))
+    return idx, numeric[idx]
 
 
 def _check(analytic, f, array, rng):
