@@ -16,7 +16,7 @@ import kernel_host
 import rnnkern
 from rnnkern import _kernels, _nvrtc
 from rnnkern._backend._cupy import CupyBackend
-from backend_swap import on_backend, parts
+from backend_swap import on_backend, run_everything
 
 # Layers whose variants cover every activation (in f, g and h), the clip, input_forget and peepholes.
 LAYERS = [
@@ -96,11 +96,6 @@ def test_host_kernels_match_numpy(host_backend, case, dtype):
     rng = np.random.default_rng(case)
     x, lengths = (rng.standard_normal((5, 4, 3)) * 2).astype(dtype), [5, 2, 4, 1]
     tol = {"float32": 5e-6, "float64": 1e-12}[dtype]
-    results = []
-    for layer in (net, other):
-        y, state_n = layer(x, lengths=lengths)
-        y_train, state_train, tape = layer.forward_train(x, lengths=lengths)
-        dx, dstate0, dparams = layer.backward(tape, np.ones_like(y_train), state_train)
-        results.append((y, y_train, dx, *parts(state_n), *parts(dstate0), *dparams.values()))
+    results = [run_everything(layer, x, lengths) for layer in (net, other)]
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(theirs, ours, rtol=tol, atol=tol)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from test_kernels_variant import LAYERS, make
-from backend_swap import on_backend, parts
+from backend_swap import on_backend, run_everything
 
 numba_variant = pytest.importorskip("rnnkern._backend._numba_variant", reason="numba is not installed")
 
@@ -35,12 +35,7 @@ def test_numba_variants_match_numpy(numba_backend, numpy_backend, case, dtype):
     rng = np.random.default_rng(case)
     x, lengths = (rng.standard_normal((5, 4, 3)) * 2).astype(dtype), [5, 2, 4, 1]
     tol = {"float32": 2e-5, "float64": 1e-12}[dtype]
-    results = []
-    for layer in layers:
-        y, state_n = layer(x, lengths=lengths)
-        y_train, state_train, tape = layer.forward_train(x, lengths=lengths)
-        dx, dstate0, dparams = layer.backward(tape, np.ones_like(y_train), state_train)
-        results.append((y, y_train, dx, *parts(state_n), *parts(dstate0), *dparams.values()))
+    results = [run_everything(layer, x, lengths) for layer in layers]
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(theirs, ours, rtol=tol, atol=tol)
 
