@@ -13,7 +13,7 @@ import onnx_reference as ref
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
-from rnnkern import _convert, _onnx, _onnx_export  # noqa: E402
+from rnnkern import _activations, _convert, _onnx  # noqa: E402
 
 REFERENCE_LAYERS = os.environ.get("RNNKERN_TEST_REFERENCE_LAYERS") == "1"
 TODAY = {"num_layers", "bias", "batch_first", "bidirectional", "nonlinearity", "linear_before_reset"}
@@ -150,7 +150,9 @@ def _has(module):
 def test_alpha_beta_are_written_explicitly():
     """ORT reads a missing Affine/ScaledTanh/ThresholdedRelu parameter as 0: every one is written."""
     names = ["Affine", "LeakyRelu", "ScaledTanh", "HardSigmoid", "ThresholdedRelu", "Elu", "Tanh"]
-    alpha, beta = _onnx_export.explicit_alpha_beta(names, [0.5, 0.02], [0.3])
+    acts = _activations.bind(names, [0.5, 0.02], [0.3])  # what a layer holds, and to_onnx writes
+    alpha = [a.alpha for a in acts if a.alpha is not None]
+    beta = [a.beta for a in acts if a.beta is not None]
     assert alpha == [0.5, 0.02, 1.0, 0.2, 1.0, 1.0]
     assert beta == [0.3, 1.0, 0.5]
 

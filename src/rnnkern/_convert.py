@@ -5,21 +5,16 @@ import dataclasses
 
 import numpy as np
 
-# ONNX's activations, canonical spelling -> (default alpha, default beta); None: takes no such parameter.
-ACTIVATIONS = {
-    "Sigmoid": (None, None), "Tanh": (None, None), "Relu": (None, None), "Softsign": (None, None),
-    "Softplus": (None, None), "Affine": (1.0, 0.0), "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None),
-    "ScaledTanh": (1.0, 1.0), "HardSigmoid": (0.2, 0.5), "Elu": (1.0, None),
-}
-DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "GRU": ("Sigmoid", "Tanh"), "LSTM": ("Sigmoid", "Tanh", "Tanh")}
+from . import _activations, _params
+from ._semantics import DEFAULT_ACTIVATIONS  # noqa: F401 (the importers take it from here)
 
 
 def canonical_activation(name, where):
     """ONNX's spelling of an activation name given in any case, or a ValueError naming ``where``."""
-    lookup = {k.lower(): k for k in ACTIVATIONS}
-    if not isinstance(name, str) or name.lower() not in lookup:
-        raise ValueError(f"{where}: unknown activation {name!r}; supported: {', '.join(ACTIVATIONS)}")
-    return lookup[name.lower()]
+    try:
+        return _activations.canonical(name, where)
+    except ValueError:
+        raise ValueError(f"{where}: unknown activation {name!r}; supported: {', '.join(_activations.NAMES)}") from None
 
 
 @dataclasses.dataclass
@@ -65,17 +60,16 @@ def _stack_states(states, op, what):
     return tuple(stacked) if op == "LSTM" else stacked[0]
 
 
-def build_layer(cls, spec, device="cpu", dtype=None):
-    """An instance of ``cls`` holding the spec's weights, options and initial state."""
-    from . import _params
-
+def build_layer(cls, spec, device="cpu", dtype=None, what="from_onnx"):
+    """An instance of ``cls`` holding the spec's weights, options and initial state (``what`` names the
+    importer in messages)."""
     options = dict(spec.options)
     input_size, hidden_size = options.pop("input_size"), options.pop("hidden_size")
     if dtype is None:
         dtype = next(iter(spec.state_dict.values())).dtype
         dtype = dtype if dtype.kind == "f" else np.dtype("float32")
     layer = cls(input_size, hidden_size, **options, device=device, dtype=dtype)
-    _params.check_params(spec.state_dict, layer._shapes(), f"{cls.__name__}.from_onnx")
+    _params.check_params(spec.state_dict, layer._shapes(), cls.__name__, what)
     layer._set_params(spec.state_dict)
     if spec.initial_state is not None:
         states = spec.initial_state if isinstance(spec.initial_state, tuple) else (spec.initial_state,)

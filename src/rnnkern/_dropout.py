@@ -33,7 +33,12 @@ def check_dropout(p, num_layers, owner):
 def dropout_generator(seed):
     """A layer's own generator of dropout masks: reproducible from the layer's ``seed`` (fresh
     entropy when None) and independent of the initialisation's stream, which uses ``seed`` itself."""
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    if isinstance(seed, np.random.Generator):
+        seed = seed.bit_generator
+    if isinstance(seed, np.random.BitGenerator):
+        seed = seed.seed_seq
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return np.random.default_rng(sequence.spawn(1)[0])
 
 
 def resolve_generator(generator, default, owner):

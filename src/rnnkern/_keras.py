@@ -152,6 +152,9 @@ def _bidirectional_spec(op, config, weights, where):
     arrays, input_size = _direction_arrays(op, forward, weights[:half], "_l0", where)
     reverse, _ = _direction_arrays(op, backward, weights[half:], "_l0_reverse", where)
     options = {"input_size": input_size, **_options(op, forward, where), "bidirectional": True}
+    for key in ("activation_alpha", "activation_beta"):  # consumed over both directions' activations
+        if key in options:
+            options[key] = options[key] * 2
     return LayerSpec(op, options, {**arrays, **reverse})
 
 
@@ -162,11 +165,13 @@ def keras_spec(op, layer, weights=None):
             raise ValueError(f"from_keras: {len(layer)} layers but {len(weights)} weight lists")
         specs = [layer_spec(op, item, None if weights is None else weights[k], k) for k, item in enumerate(layer)]
         for k, item in enumerate(layer[:-1]):
-            if not _describe(item)[1].get("return_sequences", True) and "layer" not in _describe(item)[1]:
+            config = _describe(item)[1]
+            inner = config["layer"]["config"] if "layer" in config else config  # a Bidirectional's wrapped layer
+            if not inner.get("return_sequences", True):
                 raise ValueError(f"from_keras: layer {k} has return_sequences=False, so it cannot feed layer {k + 1}")
         return specs[0] if len(specs) == 1 else stack_specs(specs, op, "from_keras")
     return layer_spec(op, layer, weights)
 
 
 def from_keras(cls, layer, weights=None, device="cpu", dtype=None):
-    return build_layer(cls, keras_spec(cls.__name__, layer, weights), device, dtype)
+    return build_layer(cls, keras_spec(cls.__name__, layer, weights), device, dtype, "from_keras")

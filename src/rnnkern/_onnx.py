@@ -57,6 +57,9 @@ def select_nodes(graph, op, node):
                              "node=<name or index>, or a stack with node=[...]")
         return nodes
     picks = list(node) if isinstance(node, (list, tuple)) else [node]
+    if not picks:
+        raise ValueError(f"{op}.from_onnx: node must name at least one node, got an empty list "
+                         f"(the {op} nodes: {listing})")
     chosen = []
     for pick in picks:
         if isinstance(pick, (int, np.integer)) and not isinstance(pick, bool):

@@ -11,49 +11,30 @@ missing ThresholdedRelu/ScaledTanh/Affine parameter as 0, not as the operator's 
 
 import numpy as np
 
-from ._convert import ACTIVATIONS, DEFAULT_ACTIVATIONS, canonical_activation
+from ._backend import to_host
+from ._convert import DEFAULT_ACTIVATIONS
 from ._onnx import GATES, TO_ONNX_ORDER, import_onnx
 
 DEFAULT_OPSET = 14  # RNN/GRU/LSTM-14 (layout attribute), Reshape-14; every ONNX Runtime since 1.8 runs it
 
 
-def explicit_alpha_beta(names, alphas, betas):
-    """(alpha list, beta list) with one value for each activation that takes that parameter, consumed
-    from ``alphas``/``betas`` in order as ONNX Runtime does, the operator's default when they run out."""
-    alphas, betas = list(alphas or ()), list(betas or ())
-    out_a, out_b = [], []
-    for name in names:
-        default_a, default_b = ACTIVATIONS[name]
-        if default_a is not None:
-            out_a.append(float(alphas.pop(0)) if alphas else default_a)
-        if default_b is not None:
-            out_b.append(float(betas.pop(0)) if betas else default_b)
-    return out_a, out_b
-
-
 def layer_attributes(layer):
     """The ONNX attributes shared by every node of ``layer``."""
     op = type(layer).__name__
-    direction = getattr(layer, "direction", "bidirectional" if layer.bidirectional else "forward")
+    direction = layer.direction
     D = 2 if direction == "bidirectional" else 1
     attrs = {"hidden_size": layer.hidden_size}
     if direction != "forward":
         attrs["direction"] = direction
-    names = getattr(layer, "activations", None)
-    if names is None:
-        names = ("Relu",) * D if op == "RNN" and layer.nonlinearity == "relu" else DEFAULT_ACTIVATIONS[op] * D
-    names = [canonical_activation(a, f"{op}.to_onnx: activations") for a in names]
-    if len(names) < len(DEFAULT_ACTIVATIONS[op]) * D:
-        names = names * D
+    names = list(layer.activations)  # every direction's, canonical
     if tuple(names) != DEFAULT_ACTIVATIONS[op] * D:
         attrs["activations"] = names
-        alpha, beta = explicit_alpha_beta(names, getattr(layer, "activation_alpha", None),
-                                          getattr(layer, "activation_beta", None))
-        if alpha:
-            attrs["activation_alpha"] = alpha
-        if beta:
-            attrs["activation_beta"] = beta
-    if getattr(layer, "clip", None) is not None:
+        # the layer holds every alpha/beta its activations take, defaults filled in
+        if layer.activation_alpha:
+            attrs["activation_alpha"] = list(layer.activation_alpha)
+        if layer.activation_beta:
+            attrs["activation_beta"] = list(layer.activation_beta)
+    if layer.clip is not None:
         attrs["clip"] = float(layer.clip)
     if op == "LSTM" and getattr(layer, "input_forget", False):
         attrs["input_forget"] = 1
@@ -171,7 +152,7 @@ def _state_sources(g, layer, op, elem, state_inputs, D):
     if default is None:
         return lambda k: []
     parts = default if isinstance(default, tuple) else (default,)
-    host = [p.get() if hasattr(p, "get") and not isinstance(p, np.ndarray) else np.asarray(p) for p in parts]  # CuPy
+    host = [to_host(p) for p in parts]
     # per-node initializers (not slices of one), so that from_onnx reads them back as constants
     return lambda k: [g.const(f"{n}_l{k}", p[k * D:(k + 1) * D]) for n, p in zip(names, host)]
 

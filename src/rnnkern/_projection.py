@@ -38,9 +38,13 @@ class ProjectedLSTMRecurrence(_Recurrence):
                 "h_proj": empty((batch, self.proj_size), dtype)}
 
     def _project(self, h_full, h_out, buffer=None):
-        # h_out may be a strided view of the layer's output (bidirectional), so the GEMM writes a
-        # contiguous buffer first; h_out may also alias the step's h_prev, which is read by then
-        h_out[...] = self.backend.xp.matmul(h_full, self.w_hr.T, out=buffer)
+        # h_out may alias the step's h_prev, which is read by then. A strided h_out (a direction's
+        # columns of a bidirectional output) gets the GEMM's result through a contiguous buffer.
+        xp = self.backend.xp
+        if h_out.flags.c_contiguous:
+            xp.matmul(h_full, self.w_hr.T, out=h_out)
+        else:
+            h_out[...] = xp.matmul(h_full, self.w_hr.T, out=buffer)
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out):
         self.inner.step(gx, h_prev, c_prev, w_hh, b_hn, ws, ws["h_full"], c_out)

@@ -41,7 +41,7 @@ class _Cell(CellOptions, TrainableCell, ParamModule):
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
         bias = "bias_ih" in arrays or "bias_hh" in arrays
-        if "weight_p" in arrays:
+        if cls._kind == "LSTM" and "weight_p" in arrays:  # elsewhere check_params names the stray key
             options["peephole"] = True
         cell = cls(input_size, hidden_size, bias, device=device, dtype=dtype, **options)
         _params.check_params(arrays, cell._cell_shapes(), cls.__name__)

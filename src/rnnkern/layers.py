@@ -232,7 +232,7 @@ class RNN(_Layer):
 """ + _LAYER_ARGS
     gates = 1
 
-    _option_names = ("nonlinearity", "dropout") + OPTION_NAMES
+    _option_names = ("nonlinearity",) + _Layer._option_names
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity=None, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
@@ -243,7 +243,9 @@ class RNN(_Layer):
         self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
     def _make_recurrence(self):
-        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity or "tanh")
+        # a direction whose activation differs (or is no plain tanh/relu) gets its own: _variant_recurrence
+        return RNNRecurrence(self._backend, self.hidden_size,
+                             self.nonlinearity or uniform_nonlinearity(self.activations[:1]) or "tanh")
 
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
@@ -292,7 +294,7 @@ class GRU(_Layer):
 """ + _LAYER_ARGS
     gates = 3
     _kind = "GRU"
-    _option_names = ("linear_before_reset", "dropout") + OPTION_NAMES
+    _option_names = ("linear_before_reset",) + _Layer._option_names
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, bidirectional=False,
                  linear_before_reset=True, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):

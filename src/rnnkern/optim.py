@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
-from ._backend import device_of, get_backend
+from ._backend import device_of, get_backend, to_host
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 Params = Union[Any, Mapping[str, Any], Iterable[tuple]]  # a module, a mapping, or (name, x) pairs
@@ -90,7 +90,8 @@ def _check_positive(name, value, allow_zero=False):
 
 
 def _to_host(value):
-    return np.array(get_backend(device_of(value)).to_numpy(value)) if hasattr(value, "shape") else value
+    """A host copy of an array (NumPy or CuPy); anything else as it is."""
+    return np.array(to_host(value)) if hasattr(value, "shape") else value
 
 
 class Optimizer:
@@ -219,6 +220,9 @@ class Optimizer:
         param, loaded = self.params[name], {}
         for field, value in entry.items():
             if field == "step":
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                    raise ValueError(f"{kind}.load_state_dict: state[{name!r}]['step'] must be a non-negative "
+                                     f"int, got {value!r}")
                 loaded[field] = int(value)
                 continue
             value = np.asarray(_to_host(value))

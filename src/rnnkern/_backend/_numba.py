@@ -13,19 +13,13 @@ from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import _numba_blas
 from . import _numba_loops as loops
 from . import _numba_steps as k
+from ._numba_math import apart
 from ._numba_variant import NumbaVariantSteps
 from ._numpy import NumpyBackend
 
 # Batches up to this size run the compiled time loop (_numba_loops); larger ones the Python loop,
 # whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
-
-
-def _apart(source, dest):
-    """``source``, copied if it overlaps ``dest``. The kernels allow an output to be its input
-    (c_out = c_prev), but LLVM's vectorised loop checks at run time that no output overlaps an
-    input and otherwise runs the scalar loop, about 10x slower; a copy of B*H values costs far less."""
-    return source.copy() if np.may_share_memory(source, dest) else source
 
 
 class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX options): _numba_variant
@@ -78,40 +72,40 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
         (k.rnn_tanh if nonlinearity == "tanh" else k.rnn_relu)(gx, gh, h_out)
 
     def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step(gx, gh, _apart(c_prev, c_out), h_out, c_out)
+        k.lstm_step(gx, gh, apart(c_prev, c_out), h_out, c_out)
 
     def lstm_step_train(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step_train(gx, gh, _apart(c_prev, c_out), h_out, c_out)
+        k.lstm_step_train(gx, gh, apart(c_prev, c_out), h_out, c_out)
 
     def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
         if ghn_out is not None:
             return self.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
         if b_hn is None:
-            k.gru_step_nobias(gx, gh, _apart(h_prev, h_out), h_out)
+            k.gru_step_nobias(gx, gh, apart(h_prev, h_out), h_out)
         else:
-            k.gru_step(gx, gh, b_hn, _apart(h_prev, h_out), h_out)
+            k.gru_step(gx, gh, b_hn, apart(h_prev, h_out), h_out)
 
     def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
         if b_hn is None:
-            k.gru_step_train_nobias(gx, gh, _apart(h_prev, h_out), h_out, ghn_out)
+            k.gru_step_train_nobias(gx, gh, apart(h_prev, h_out), h_out, ghn_out)
         else:
-            k.gru_step_train(gx, gh, b_hn, _apart(h_prev, h_out), h_out, ghn_out)
+            k.gru_step_train(gx, gh, b_hn, apart(h_prev, h_out), h_out, ghn_out)
 
     def gru_reset(self, gx, gh_rz, h_prev, rh_out):
         k.gru_reset(gx, gh_rz, h_prev, rh_out)
 
     def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update(gx, gh_rz, gh_n, _apart(h_prev, h_out), h_out)
+        k.gru_update(gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
 
     def gru_update_train(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update_train(gx, gh_rz, gh_n, _apart(h_prev, h_out), h_out)
+        k.gru_update_train(gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
 
     # --- backward ---------------------------------------------------------------------------
     def rnn_backward(self, h, dh, da_out, nonlinearity):
         (k.rnn_backward_tanh if nonlinearity == "tanh" else k.rnn_backward_relu)(h, dh, da_out)
 
     def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
-        k.lstm_backward(acts, c_prev, c, dh, _apart(dc, dc_prev_out), da_out, dc_prev_out)
+        k.lstm_backward(acts, c_prev, c, dh, apart(dc, dc_prev_out), da_out, dc_prev_out)
 
     def gru_backward(self, acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
         k.gru_backward(acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba_math import JIT, sigmoid, tanh
+from ._numba_math import JIT, apart, sigmoid, tanh
 
 _JIT = {k: v for k, v in JIT.items() if k != "cache"}
 
@@ -230,8 +230,12 @@ def kernels(variant, dtype_name):
                 gru_backward_update=gru_backward_update, gru_backward_reset=gru_backward_reset)
 
 
-def _no_vector(dtype):
-    return np.zeros(1, dtype)  # stands in for an absent peephole / b_hn vector (never read, or zeros)
+@functools.lru_cache(maxsize=None)
+def _zeros(size, dtype_name):
+    """A vector of zeros, made once per size and dtype, that the kernels only read: it stands in for an
+    absent peephole (never read) or b_hn (added as zeros), so that no step allocates one. (Writable, so
+    that numba compiles the kernel for one array type, not also a read-only one.)"""
+    return np.zeros(size, dtype_name)
 
 
 class NumbaVariantSteps:
@@ -244,17 +248,16 @@ class NumbaVariantSteps:
         kernels(v, da_out.dtype.name)["rnn_backward"](a, dh, da_out)
 
     def lstm_step_v(self, v, gx, gh, c_prev, p, h_out, c_out):
-        p = _no_vector(h_out.dtype) if p is None else p
-        c_prev = c_prev.copy() if np.may_share_memory(c_prev, c_out) else c_prev  # see _numba._apart
-        kernels(v, h_out.dtype.name)["lstm_step"](gx, gh, c_prev, p, h_out, c_out)
+        p = _zeros(1, h_out.dtype.name) if p is None else p
+        kernels(v, h_out.dtype.name)["lstm_step"](gx, gh, apart(c_prev, c_out), p, h_out, c_out)
 
     def lstm_backward_v(self, v, pre, c_prev, c, dh, dc, p, da_out, dc_prev_out):
-        p = _no_vector(c.dtype) if p is None else p
+        p = _zeros(1, c.dtype.name) if p is None else p
         kernels(v, c.dtype.name)["lstm_backward"](pre, c_prev, c, dh, dc, p, da_out, dc_prev_out)
 
     def gru_step_v(self, v, gx, gh, b_hn, h_prev, h_out, ghn_out):
-        b_hn = np.zeros(h_out.shape[1], h_out.dtype) if b_hn is None else b_hn
-        kernels(v, h_out.dtype.name)["gru_step"](gx, gh, b_hn, h_prev, h_out, ghn_out)
+        b_hn = _zeros(h_out.shape[1], h_out.dtype.name) if b_hn is None else b_hn
+        kernels(v, h_out.dtype.name)["gru_step"](gx, gh, b_hn, apart(h_prev, h_out), h_out, ghn_out)
 
     def gru_backward_v(self, v, pre, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
         kernels(v, h_prev.dtype.name)["gru_backward"](pre, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)
@@ -263,7 +266,7 @@ class NumbaVariantSteps:
         kernels(v, h_prev.dtype.name)["gru_reset"](gx, gh_rz, h_prev, rh_out)
 
     def gru_update_v(self, v, gx, gh_rz, gh_n, h_prev, h_out):
-        kernels(v, h_out.dtype.name)["gru_update"](gx, gh_rz, gh_n, h_prev, h_out)
+        kernels(v, h_out.dtype.name)["gru_update"](gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
 
     def gru_backward_update_v(self, v, a_z, a_n, h_prev, dh, dgx_out, dh_direct_out):
         kernels(v, h_prev.dtype.name)["gru_backward_update"](a_z, a_n, h_prev, dh, dgx_out, dh_direct_out)
