@@ -33,6 +33,9 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
         if not self._loop_covers(rec, gx, w_hh, h0, c, out, B, H):
             return False
         w_t, dtype = w_hh.T, out.dtype
+        # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is
+        # copied: B*H values, against a silently wrong product (issue 15).
+        h0 = h0 if _numba_blas.describable(h0) else np.ascontiguousarray(h0)
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
             bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
         else:
@@ -59,13 +62,13 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
     def _loop_covers(rec, gx, w_hh, h0, c, out, B, H):
         """Whether a compiled loop computes exactly this recurrence: a known cell with nothing added
         (a projection, say, changes the shapes checked here), the input projected in chunks
-        (_sequence.InputProjection), W_hh^T contiguous, unit column strides for BLAS."""
-        unit = out.itemsize
+        (_sequence.InputProjection), W_hh^T and every output step a row-major matrix BLAS can take
+        (the initial state is copied when it is not, see time_loop)."""
         return (_numba_blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
                 and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
-                and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and w_hh.T.flags.c_contiguous
-                and h0.shape == (B, H) and out.strides[-1] == h0.strides[-1] == unit
-                and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == unit))
+                and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
+                and _numba_blas.describable(w_hh.T) and _numba_blas.describable(out[0])
+                and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == out.itemsize))
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, gx, gh, h_out, nonlinearity):

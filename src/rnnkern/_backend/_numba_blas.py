@@ -16,7 +16,7 @@ import os
 import llvmlite.binding as llvm
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _I32, _I64, _PTR = types.int32, types.int64, types.intp  # pointers passed as integers (same ABI)
@@ -51,9 +51,35 @@ AVAILABLE = _probe()
 
 
 def matmul_into(a, b, c):
-    """c = a @ b for 2-D arrays with unit column stride, in compiled code (row-major CBLAS; one row
-    goes to GEMV, which OpenBLAS runs several times faster than a one-row GEMM)."""
+    """c = a @ b for 2-D row-major arrays, in compiled code (row-major CBLAS; one row goes to GEMV,
+    which OpenBLAS runs several times faster than a one-row GEMM).
+
+    Every leading dimension is derived from the shape and the layout (``leading_dim``), never read
+    from a stride NumPy leaves arbitrary (the row stride of a one-row array, say). An operand BLAS
+    cannot describe raises ValueError: OpenBLAS would print a message to stdout and return without
+    computing, leaving whatever was in ``c``."""
     raise NotImplementedError("matmul_into runs in compiled code only")
+
+
+@register_jitable
+def leading_dim(rows, cols, row_stride, col_stride, itemsize):
+    """The leading dimension (in elements) of a row-major matrix for BLAS, or -1 where there is none:
+    columns not adjacent, rows overlapping (a broadcast or reversed view), a stride that is not a
+    whole number of elements. A single row or column has no stride to read: BLAS only needs
+    ld >= max(1, cols) then."""
+    if cols > 1 and col_stride != itemsize:
+        return -1
+    if rows <= 1:
+        return max(1, cols)
+    if row_stride % itemsize != 0 or row_stride < cols * itemsize:
+        return -1
+    return row_stride // itemsize
+
+
+def describable(array):
+    """Whether ``matmul_into`` can take the 2-D ``array`` as it is (the Python side of leading_dim)."""
+    rows, cols = array.shape
+    return leading_dim(rows, cols, array.strides[0], array.strides[1], array.itemsize) > 0
 
 
 @overload(matmul_into, jit_options=dict(error_model="numpy"))
@@ -66,12 +92,20 @@ def _matmul_into(a, b, c):
     one, zero, size = dtype(1), dtype(0), np.dtype(dtype).itemsize
 
     def impl(a, b, c):
-        if a.shape[0] == 1:  # y = B^T x, with B (K, N) row-major and x the one row of a
-            gemv(np.int32(_ROW_MAJOR), np.int32(_TRANS), b.shape[0], b.shape[1], one, b.ctypes.data,
-                 b.strides[0] // size, a.ctypes.data, a.strides[1] // size, zero, c.ctypes.data, c.strides[1] // size)
+        M, K, N = a.shape[0], a.shape[1], b.shape[1]
+        if b.shape[0] != K or c.shape[0] != M or c.shape[1] != N:
+            raise ValueError("matmul_into: shapes do not match (a is (M, K), b (K, N), c (M, N))")
+        lda = leading_dim(M, K, a.strides[0], a.strides[1], size)
+        ldb = leading_dim(K, N, b.strides[0], b.strides[1], size)
+        ldc = leading_dim(M, N, c.strides[0], c.strides[1], size)
+        if lda < 0 or ldb < 0 or ldc < 0:
+            raise ValueError("matmul_into: an operand is not a row-major matrix BLAS can take "
+                             "(broadcast, reversed, overlapping or column-strided): copy it first")
+        if M == 1:  # y = B^T x, with B (K, N) row-major; x and y are single rows, unit stride
+            gemv(np.int32(_ROW_MAJOR), np.int32(_TRANS), K, N, one, b.ctypes.data, ldb,
+                 a.ctypes.data, 1, zero, c.ctypes.data, 1)
         else:
-            gemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), a.shape[0], b.shape[1], a.shape[1],
-                 one, a.ctypes.data, a.strides[0] // size, b.ctypes.data, b.strides[0] // size, zero, c.ctypes.data,
-                 c.strides[0] // size)
+            gemm(np.int32(_ROW_MAJOR), np.int32(_NO_TRANS), np.int32(_NO_TRANS), M, N, K,
+                 one, a.ctypes.data, lda, b.ctypes.data, ldb, zero, c.ctypes.data, ldc)
 
     return impl
