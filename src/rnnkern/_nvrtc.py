@@ -87,13 +87,44 @@ def load(major=None):
                 errors.append(f"{candidate}: {exc}")
                 continue
             _declare(lib)
-            got = _lib_version(lib)[0]
-            if got == wanted:
-                return lib
-            errors.append(f"{candidate}: NVRTC {got}, not {wanted}")
+            got = _lib_version(lib)
+            if got[0] != wanted:
+                errors.append(f"{candidate}: NVRTC {got[0]}, not {wanted}")
+                continue
+            try:
+                lib.builtins_library = _load_builtins_beside(candidate, *got)
+            except OSError as exc:
+                errors.append(f"{candidate}'s builtins: {exc}")
+                continue
+            return lib
     wanted = f"CUDA {major}'s" if major else "CUDA 13's or 12's"
     raise NvrtcUnavailableError(f"NVRTC ({wanted} libnvrtc) could not be loaded; install it with: "
                                 f"{WHEELS[major] if major else INSTALL_HINT}. Tried: {'; '.join(errors)}")
+
+
+def _builtins_name(major, minor):
+    """The file name NVRTC ``major.minor`` opens its builtins from (it asks the loader by this name)."""
+    if sys.platform == "win32":
+        return f"nvrtc-builtins64_{major}{minor}.dll"
+    return f"libnvrtc-builtins.so.{major}.{minor}"
+
+
+def _load_builtins_beside(library, major, minor):
+    """The builtins library in the folder of ``library`` (libnvrtc's path), loaded; None if there is none.
+
+    At each compile NVRTC opens libnvrtc-builtins.so.<major>.<minor> by name, so the loader finds it
+    beside libnvrtc only through libnvrtc's RPATH. nvidia-cuda-nvrtc 13.0.88 (which torch's CUDA 13.0
+    wheels pull in) ships libnvrtc.so.13 without one, and every compile failed with "failed to open
+    libnvrtc-builtins.so.13.0". The loader answers a name with a library already loaded under that
+    name (its soname), so loading the file by path first is enough, for any version so packaged.
+    A libnvrtc found by bare name (the system's search path) has no folder to look in: that path
+    finds its builtins too.
+    """
+    folder = os.path.dirname(library)
+    path = os.path.join(folder, _builtins_name(major, minor))
+    if not folder or not os.path.isfile(path):
+        return None  # NVRTC's own error names the file if it then cannot find it
+    return ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
 
 
 def available_majors():

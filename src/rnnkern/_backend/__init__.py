@@ -99,10 +99,13 @@ def cpu_kernels_description():
     """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
     if _CPU._kernels.startswith("numba"):
         from . import _numba, _numba_blas
+        from ._numba_math import COMPILE_CACHE
 
         loop = (f"compiled time loop up to batch {_numba.LOOP_MAX_BATCH}" if _numba_blas.AVAILABLE
                 else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")
-        return f"{_CPU._kernels} ({loop})"
+        cache = "" if COMPILE_CACHE else ("; no writable compile cache, so each process compiles them again: "
+                                          "set NUMBA_CACHE_DIR to a writable folder to keep them")
+        return f"{_CPU._kernels} ({loop}){cache}"
     if numba_unavailable_reason() is None:
         return f"{_CPU._kernels} (RNNKERN_CPU_KERNELS=numpy chose them over numba)"
     return f"{_CPU._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"

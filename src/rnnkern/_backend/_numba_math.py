@@ -25,8 +25,30 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+
+def _cache_probe():
+    """A function of this file, for numba to find a cache folder for (see ``_compile_cache_writable``)."""
+
+
+def _compile_cache_writable():
+    """Whether numba can keep the compiled kernels on disk: in NUMBA_CACHE_DIR, in a writable
+    __pycache__ beside the source, or in its user-wide cache folder (~/.cache/numba).
+
+    In a read-only install run by another user (installed by root, HOME unwritable) none of them is,
+    and ``cache=True`` would raise at decoration time, so ``import rnnkern`` would fail; the kernels
+    are then compiled in memory, once per process. Asked once, of numba's own locators: every kernel
+    module lives in this folder, and the locators' answer depends on the folder only.
+    """
+    try:
+        njit(cache=True)(_cache_probe)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available for file ..."
+        return False
+    return True
+
+
 FASTMATH = {"nsz", "arcp", "contract", "afn"}
-JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
+COMPILE_CACHE = _compile_cache_writable()
+JIT = dict(cache=COMPILE_CACHE, fastmath=FASTMATH, error_model="numpy")
 
 f32 = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = f32(1.44269504088896341), f32(0.693359375), f32(-2.12194440e-4)

@@ -5,7 +5,8 @@ argument order), looping over the batch rows and the H columns of each gate bloc
 (B, G*H) row blocks as the GEMMs leave them; a row's gate k is columns [k*H, (k+1)*H).
 Outputs may alias inputs element for element (``c_out`` and ``c_prev``, ``h_out`` and ``h_prev``),
 as in the GPU kernels. numba compiles each for the dtype (float32 or float64) and memory layout
-it is called with, and caches the machine code on disk (``cache=True``).
+it is called with, and caches the machine code on disk where numba finds a writable folder
+(``_numba_math.COMPILE_CACHE``; otherwise each process compiles in memory).
 """
 
 import numpy as np
