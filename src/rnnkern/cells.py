@@ -6,6 +6,7 @@ from typing import Any, Mapping, Optional, Tuple, Union
 
 from . import _params
 from ._module import Array, ParamModule
+from ._ieee import nan_from_inf_expected
 from ._layer_options import CellOptions
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._semantics import OPTION_NAMES, uniform_nonlinearity
@@ -88,6 +89,7 @@ class _Cell(CellOptions, TrainableCell, ParamModule):
                     else type(self).__name__ + " (unbatched input)")
         return value if batched else value[None, :]
 
+    @nan_from_inf_expected
     def _run(self, x, h, c):
         """One step; returns fresh (h, c) arrays of shape (B, H) (c is None without a cell state)."""
         p, rec, bk = self._params, self._cell_recurrence(), self._backend
