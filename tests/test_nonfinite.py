@@ -1,5 +1,6 @@
 """Infinite and NaN values (issue 15, defect 5): no NumPy warnings where torch gives the same numbers
-silently, on the NumPy steps and the numba steps."""
+silently, and a ReLU's gradient at a NaN output passed on as torch passes it, on every backend:
+the NumPy steps, the numba steps and the CUDA kernels (compiled for the host, kernel_host.py)."""
 
 import importlib.util
 import warnings
@@ -10,10 +11,14 @@ import pytest
 import kernel_host
 import rnnkern
 from backend_swap import on_backend, parts
+from rnnkern import _kernels
+from rnnkern._activations import Act
 from rnnkern._backend._numpy import NumpyBackend
+from rnnkern._semantics import Variant
 
 CPU_BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
+RELU_VARIANT = Variant("RNN", (Act("Relu"),))
 
 
 def cpu_backend(name):
@@ -82,3 +87,66 @@ def test_a_cell_with_an_infinite_state_gives_no_warning(kind):
         new, tape = cell.forward_train(np.ones((2, 2)), state)
         cell.backward(tape, tuple(np.ones_like(p) for p in parts(new)) if isinstance(new, tuple)
                       else np.ones_like(new))
+
+
+# --- the ReLU's gradient at a NaN output: torch's threshold_backward, (h <= 0) ? 0 : dh -----------
+def _issue_example(backend):
+    """The issue's RNN(1, 1, 'relu'), every weight and bias 0.5, on x = [1, NaN], backward from ones."""
+    layer = rnnkern.RNN(1, 1, nonlinearity="relu", dtype="float64")
+    layer.load_state_dict({k: np.full(v.shape, 0.5) for k, v in layer.state_dict().items()})
+    layer = on_backend(layer, cpu_backend(backend))
+    y, state_n, tape = layer.forward_train(np.array([[[1.0]], [[np.nan]]]))
+    return y, layer.backward(tape, np.ones_like(y))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_relu_rnn_passes_the_gradient_of_a_nan_output_as_torch(backend):
+    y, (dx, dh0, grads) = _issue_example(backend)
+    np.testing.assert_array_equal(y.ravel(), [1.5, np.nan])
+    # torch 2.x: h_2 = NaN is not <= 0, so its gradient 1 flows on: dh_1 = 1 + 0.5 * 1
+    np.testing.assert_array_equal(dx.ravel(), [0.75, 0.5])
+    np.testing.assert_array_equal(dh0.ravel(), [0.75])
+    np.testing.assert_array_equal(grads["weight_hh_l0"].ravel(), [1.5])
+    np.testing.assert_array_equal(grads["bias_ih_l0"].ravel(), [2.5])
+
+
+@pytest.fixture(scope="module")
+def host_relu(tmp_path_factory):
+    """CupyBackend on the host builds of just the two ReLU backward kernels (plain and variant)."""
+    from rnnkern._backend._cupy import CupyBackend
+
+    if kernel_host.GXX is None:
+        pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
+    names = ["rnn_backward_relu", _kernels.variant_kernel("rnn_v_backward", RELU_VARIANT)]
+    lib, _ = kernel_host.build(tmp_path_factory.mktemp("relu_kernels"), names, ["float32", "float64"])
+    return CupyBackend(kernel_host.fake_cupy(lib))
+
+
+ALL_BACKENDS = CPU_BACKENDS + ["cuda-on-host"]
+
+
+def _backend(name, request):
+    return request.getfixturevalue("host_relu") if name == "cuda-on-host" else cpu_backend(name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_relu_backward_step_is_a_select_on_the_output(backend, dtype, request):
+    bk = _backend(backend, request)
+    h = np.array([[np.nan, 0.0, -0.0, 2.0, np.nan, 0.0]], dtype)
+    dh = np.array([[3.0, 3.0, 3.0, 3.0, np.nan, np.nan]], dtype)
+    da = np.full_like(h, 7.0)
+    bk.rnn_backward(h, dh, da, "relu")
+    # torch: (result <= 0) ? 0 : grad; a NaN gradient where the unit is off is 0 too
+    np.testing.assert_array_equal(da, np.array([[3.0, 0.0, 0.0, 3.0, np.nan, 0.0]], dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_relu_activation_derivative_is_one_at_nan(backend, dtype, request):
+    """ONNX's Relu in the variant kernels (there the derivative is taken at the pre-activation)."""
+    bk = _backend(backend, request)
+    a = np.array([[np.nan, -1.0, 0.0, 2.0]], dtype)
+    da = np.full_like(a, 7.0)
+    bk.rnn_backward_v(RELU_VARIANT, a, np.ones_like(a), da)
+    np.testing.assert_array_equal(da, np.array([[1.0, 0.0, 0.0, 1.0]], dtype))
