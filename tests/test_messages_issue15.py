@@ -1,5 +1,6 @@
-"""Messages and documentation (issue 15, defect 4): a tuple where the GRU takes one array, the
-GPU extras the README names, a CPU-runnable dtype suggestion and gradflow's header."""
+"""Messages and documentation (issue 15, defects 4 and 5): a tuple where the GRU takes one array, the
+GPU extras the README names, a CPU-runnable dtype suggestion, gradflow's header, and what the README
+says about Keras's masking."""
 
 import pathlib
 import re
@@ -86,3 +87,10 @@ def test_gradflow_header_says_what_the_init_is(capsys, forget_bias, init):
                  "--forget-bias", forget_bias]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert init in header and "forget bias +" not in header
+
+
+# --- documentation ------------------------------------------------------------------------------
+def test_readme_keras_section_says_masked_steps_are_padded_differently():
+    keras = " ".join(README[README.index("- **Keras 3**"):].split("\n- ")[0].split())
+    assert "Keras repeats the last valid output into the masked steps" in keras
+    assert "writes zeros there" in keras
