@@ -33,7 +33,8 @@ template <typename C> RK_FUNC C rk_act_tanh(C x, C, C) { return rk_tanh(x); }
 template <typename C> RK_FUNC C rk_dact_tanh(C x, C, C) { const C t = rk_tanh(x); return C(1) - t * t; }
 
 template <typename C> RK_FUNC C rk_act_relu(C x, C, C) { return rk_relu(x); }
-template <typename C> RK_FUNC C rk_dact_relu(C x, C, C) { return C(x > C(0)); }
+// 1 at NaN, as torch's relu backward (a mask of x <= 0) passes the gradient of a NaN output
+template <typename C> RK_FUNC C rk_dact_relu(C x, C, C) { return x <= C(0) ? C(0) : C(1); }
 
 // max(0, min(1, A*x + B)); NaN propagates
 template <typename C> RK_FUNC C rk_act_hardsigmoid(C x, C a, C b) {

@@ -14,7 +14,7 @@ RK_FUNC void rk_rnn_relu(C gx, C gh, C& h) {
   h = rk_relu(gx + gh);
 }
 
-// Backward: da = dh * act'(a), from the output h = act(a): 1 - h^2 (tanh) or [h > 0] (relu).
+// Backward: da = dh * act'(a), from the output h = act(a): 1 - h^2 (tanh); relu: 0 where h <= 0, else dh.
 template <typename C>
 RK_FUNC void rk_rnn_backward_tanh(C h, C dh, C& da) {
   da = (C(1) - h * h) * dh;
@@ -22,5 +22,5 @@ RK_FUNC void rk_rnn_backward_tanh(C h, C dh, C& da) {
 
 template <typename C>
 RK_FUNC void rk_rnn_backward_relu(C h, C dh, C& da) {
-  da = dh * C(h > C(0));  // a multiply, not a select, so NaN in dh propagates as in NumPy
+  da = h <= C(0) ? C(0) : dh;  // torch's threshold_backward: a NaN output (NaN <= 0 is false) passes dh
 }

@@ -262,7 +262,8 @@ def test_device_unavailable_error_is_a_runtime_error():
 def test_gpu_without_cupy(cls, fresh_gpu_probe):
     fresh_gpu_probe.setitem(sys.modules, "cupy", None)  # makes `import cupy` fail
     with pytest.raises(rnnkern.DeviceUnavailableError, match=r"device='gpu' needs CuPy, which is not installed.*"
-                                                             r"pip install 'rnnkern\[gpu\]'"):
+                                                             r"pip install 'rnnkern\[gpu-cuda12\]' \(CUDA 12\) or "
+                                                             r"'rnnkern\[gpu-cuda13\]'"):
         cls(3, 4, device="gpu")
     assert cls(3, 4, device="auto").device == "cpu"  # auto falls back quietly
     assert rnnkern.available_devices() == ["cpu"]
@@ -295,7 +296,7 @@ def test_gpu_here_as_it_really_is():
     try:
         import cupy  # noqa: F401
     except ImportError:
-        expected = r"pip install 'rnnkern\[gpu\]'"
+        expected = r"pip install 'rnnkern\[gpu-cuda12\]' \(CUDA 12\) or 'rnnkern\[gpu-cuda13\]'"
     else:
         expected = r"no CUDA device|found no CUDA device"
     with pytest.raises(rnnkern.DeviceUnavailableError, match=expected):

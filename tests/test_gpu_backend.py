@@ -49,7 +49,7 @@ def test_gpu_unavailable_is_explained():
     with pytest.raises(DeviceUnavailableError) as info:
         get_backend("gpu")
     if cupy is None:
-        assert "needs CuPy, which is not installed" in str(info.value) and "rnnkern[gpu]" in str(info.value)
+        assert "needs CuPy, which is not installed" in str(info.value) and "rnnkern[gpu-cuda12]" in str(info.value)
     else:
         assert f"CuPy {cupy.__version__} is installed but no CUDA device is usable" in str(info.value)
         assert "device='cpu'" in str(info.value)

@@ -46,7 +46,8 @@ def _softplus(x, a, b):
 _NUMPY = {
     "Sigmoid": (None, None, lambda x, a, b: _sigmoid(x), lambda x, a, b: _dsigmoid(x)),
     "Tanh": (None, None, lambda x, a, b: np.tanh(x), lambda x, a, b: _dtanh(x)),
-    "Relu": (None, None, lambda x, a, b: np.maximum(x, 0), lambda x, a, b: _where(x > 0, 1, 0, x)),
+    # the derivative is 1 at NaN: torch's relu backward masks where x <= 0, so NaN passes the gradient
+    "Relu": (None, None, lambda x, a, b: np.maximum(x, 0), lambda x, a, b: _where(x <= 0, 0, 1, x)),
     "HardSigmoid": (0.2, 0.5, lambda x, a, b: np.clip(a * x + b, 0, 1),
                     lambda x, a, b: _where((a * x + b > 0) & (a * x + b < 1), a, 0, x)),
     "LeakyRelu": (0.01, None, lambda x, a, b: _where(x >= 0, x, a * x, x),

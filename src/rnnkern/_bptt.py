@@ -7,9 +7,11 @@ Per step only the recurrent GEMM and the fused backward step run; the weights'
 gradients are GEMMs over all time steps at once.
 """
 
+from ._ieee import nan_from_inf_expected
 from ._sequence import project_inputs
 
 
+@nan_from_inf_expected
 def forward_train_direction(rec, w_ih, w_hh, b_ih, b_hh, x, h0, c0, out, active, reverse):
     """Run one direction, writing h into ``out`` (T, B, H). Returns (saved, h_n, c_n); ``saved``
     holds ``rec.saved_widths`` arrays of shape (T, B, width*H): the gate activations per step."""
@@ -45,6 +47,7 @@ def _previous(dst, seq, init, t, n, active, reverse):
     dst[m:n] = init[m:n]
 
 
+@nan_from_inf_expected
 def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n, dc_n, active, reverse):
     """BPTT through one direction. ``y`` (T, B, H) are its outputs, ``dy`` their gradients (or None).
     Returns (grads keyed weight_ih/weight_hh/bias_ih/bias_hh, dx (T, B, I), dh0, dc0)."""

@@ -105,7 +105,7 @@ def run(args):
     norms = {kind: log10_gradient_norms(kind, args.steps, args.input_size, args.hidden_size, args.batch,
                                   args.forget_bias, args.device, args.seed) for kind in KINDS}
     print(f"||d loss(T) / d h_t||, T={args.steps}, input_size={args.input_size}, hidden_size={args.hidden_size}, "
-          f"batch={args.batch}, PyTorch's init (LSTM forget bias +{args.forget_bias:g}), float64")
+          f"batch={args.batch}, {_init_description(args.forget_bias)}, float64")
     print(f"{'t':>6} " + " ".join(f"{k:>12}" for k in KINDS))
     rows = sorted(set(range(args.steps, 0, -args.every)) | {1})
     for t in sorted(rows, reverse=True):
@@ -118,6 +118,13 @@ def run(args):
     if args.plot:
         _plot(norms, args)
     return 0
+
+
+def _init_description(forget_bias):
+    """The weights' init in words: PyTorch's, then the forget bias this command adds on top of it."""
+    if not forget_bias:
+        return "PyTorch's init"
+    return f"PyTorch's init, then {forget_bias:+g} on the LSTM's forget-gate biases"
 
 
 def _plot(norms, args):

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 
+from ._backend import GPU_EXTRAS
+
 DEFAULT_ARCHS = ("sm_80", "sm_90")
 
 
@@ -37,7 +39,7 @@ def _cupy_lines():
     try:
         import cupy
     except ImportError as exc:
-        return [_line("CuPy", f"not installed ({exc}); pip install 'rnnkern[gpu]'")]
+        return [_line("CuPy", f"not installed ({exc}); {GPU_EXTRAS}")]
     lines = [_line("CuPy", cupy.__version__)]
     runtime = cupy.cuda.runtime
     for label, query in (("CUDA runtime", runtime.runtimeGetVersion), ("CUDA driver", runtime.driverGetVersion)):

@@ -7,13 +7,18 @@ when one of these is called.
 
 class InteropMixin:
     @classmethod
-    def from_onnx(cls, model, node=None, *, device="cpu", dtype=None):
+    def from_onnx(cls, model, node=None, *, batch_first=None, device="cpu", dtype=None):
         """The layer of an ONNX model's RNN/GRU/LSTM node (the class's own op type).
 
         Args:
             model: an ``onnx.ModelProto`` or the path of a .onnx file.
             node: the node's name or index among the model's nodes of this op type; optional when
                 there is exactly one. A list of them builds a stacked layer (node k feeds node k+1).
+            batch_first: the layer's layout; None (the default) reads it off the graph: True for a
+                node with layout=1, or whose input X is a Transpose with perm [1, 0, 2], which is
+                what ``to_onnx`` writes in front of a batch_first layer (and torch.onnx.export in
+                front of a batch_first module), so that ``from_onnx(layer.to_onnx())`` keeps it.
+                True or False overrides what the graph says.
             device, dtype: as the constructor's; dtype defaults to the weights'.
 
         W, R, B and P come from initializers (or Constant nodes), gate blocks reordered (ONNX LSTM
@@ -25,7 +30,7 @@ class InteropMixin:
         """
         from ._onnx import from_onnx
 
-        return from_onnx(cls, model, node, device, dtype)
+        return from_onnx(cls, model, node, device, dtype, batch_first)
 
     def to_onnx(self, path=None, *, opset=None, state_inputs=False, lengths_input=False):
         """This layer as an ONNX model (one node per layer), written to ``path`` when given.

@@ -24,6 +24,11 @@ _PARAM_NAME = re.compile(r"(weight|bias)_(ih|hh|hr)")
 _OWN_NAME_METHODS = ("__init__", "__call__", "forward_train", "backward")
 
 
+def _is_array(value):
+    """Whether ``value`` is an array of any library (NumPy, CuPy, torch), not a number or a list."""
+    return hasattr(value, "__array__") or hasattr(value, "__cuda_array_interface__") or hasattr(value, "detach")
+
+
 class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict(..., strict=False)`` did not load, as in PyTorch."""
 
@@ -221,7 +226,7 @@ class ParamModule:
             if is_torch and where == "cpu":
                 value = _params.torch_to_numpy(value, f"{owner}: {name}", f"convert it with {convert}")
             array = native_byte_order(self._backend.asarray(value))
-            check_float_array(name, array, self.dtype, owner, convert)
+            check_float_array(name, array, self.dtype, owner, convert, self._backend.dtypes, self.device)
             return array
         # Python data (lists of floats): converted to the module's dtype, but never None or objects,
         # which NumPy would silently turn into NaN.
@@ -252,6 +257,7 @@ class ParamModule:
     def _split_state(self, state, what="state"):
         """((name, h), (name, c) or None): the state's parts, named for error messages."""
         if not self._recurrence.has_cell_state:
+            self._check_not_a_tuple(state, what)
             return (what, state), None
         h, c = self._state_names
         if state is None:
@@ -261,6 +267,17 @@ class ParamModule:
             raise TypeError(f"{type(self).__name__}: {what} must be a tuple ({h}, {c}), "
                             f"got {type(state).__name__}{size}")
         return (f"{what}[0] ({h})", state[0]), (f"{what}[1] ({c})", state[1])
+
+    def _check_not_a_tuple(self, state, what):
+        """A tuple of arrays where one array is expected is (h, c) by habit from the LSTM, or torch's
+        (h,): say so, rather than report a shape with an extra leading 2 (nested lists of numbers are
+        one array, and pass)."""
+        if isinstance(state, (tuple, list)) and any(_is_array(part) for part in state):
+            name, count = type(self).__name__, len(state)
+            lstm = "LSTMCell" if name.endswith("Cell") else "LSTM"
+            raise TypeError(f"{name}: {what} must be one array, {self._state_names[0]} (the {name} has no cell "
+                            f"state; only the {lstm} takes a tuple ({', '.join(self._state_names)})), got a "
+                            f"{type(state).__name__} of {count} array{'s' if count != 1 else ''}")
 
     def _pack_state(self, h, c):
         return (h, c) if self._recurrence.has_cell_state else h

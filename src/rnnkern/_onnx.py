@@ -234,14 +234,31 @@ def _initial_state(r, batch_first, D, H):
     return tuple(states) if r.op == "LSTM" else states[0]
 
 
-def model_spec(model, op, node=None):
-    """LayerSpec of the node(s) of ``model`` that ``node`` chooses (see select_nodes)."""
+def model_spec(model, op, node=None, batch_first=None):
+    """LayerSpec of the node(s) of ``model`` that ``node`` chooses (see select_nodes); ``batch_first``
+    None reads the layout off the graph (see graph_batch_first), a bool overrides it."""
     model = load_model(model)
     values = constants(model.graph)
     nodes = select_nodes(model.graph, op, node)
     specs = [node_spec(n, values) for n in nodes]
-    return specs[0] if len(specs) == 1 else stack_specs(specs, op)
+    spec = specs[0] if len(specs) == 1 else stack_specs(specs, op)
+    if batch_first is None:
+        batch_first = spec.options["batch_first"] or fed_through_batch_first_transpose(model.graph, nodes[0])
+    elif not isinstance(batch_first, (bool, np.bool_)):
+        raise TypeError(f"{op}.from_onnx: batch_first must be None (read it off the graph), True or False, "
+                        f"got {type(batch_first).__name__} {batch_first!r}")
+    spec.options["batch_first"] = bool(batch_first)  # the initial state was already read in the node's layout
+    return spec
 
 
-def from_onnx(cls, model, node=None, device="cpu", dtype=None):
-    return build_layer(cls, model_spec(model, cls.__name__, node), device, dtype)
+def fed_through_batch_first_transpose(graph, node):
+    """Whether the node's input X is a Transpose with perm [1, 0, 2] of another tensor: (B, T, I) turned
+    into the (T, B, I) of a layout=0 node. to_onnx writes exactly that in front of a batch_first layer
+    (ONNX Runtime rejects layout=1), and torch.onnx.export does the same for batch_first modules."""
+    producer = next((n for n in graph.node if node.input[0] in n.output), None)
+    return (producer is not None and producer.op_type == "Transpose"
+            and list(attributes(producer).get("perm", [])) == [1, 0, 2])
+
+
+def from_onnx(cls, model, node=None, device="cpu", dtype=None, batch_first=None):
+    return build_layer(cls, model_spec(model, cls.__name__, node, batch_first), device, dtype)

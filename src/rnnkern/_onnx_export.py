@@ -9,6 +9,8 @@ and sequence_lens. Every activation's alpha and beta are written explicitly: ONN
 missing ThresholdedRelu/ScaledTanh/Affine parameter as 0, not as the operator's default.
 """
 
+import warnings
+
 import numpy as np
 
 from ._backend import to_host
@@ -97,6 +99,8 @@ def layer_to_onnx(layer, path=None, opset=None, state_inputs=False, lengths_inpu
     attrs, D = layer_attributes(layer)
     H, L = layer.hidden_size, layer.num_layers
     dtype = np.dtype(layer.dtype)
+    if dtype == np.float64:
+        _warn_float64(op)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     g = _GraphBuilder(onnx, dtype)
     feature_axis = ["batch", "T"] if layer.batch_first else ["T", "batch"]
@@ -138,6 +142,14 @@ def layer_to_onnx(layer, path=None, opset=None, state_inputs=False, lengths_inpu
     if path is not None:
         onnx.save(model, str(path))
     return model
+
+
+def _warn_float64(op):
+    # The model is valid ONNX in float64 (onnx.reference runs it), so this is a warning, not an error.
+    warnings.warn(f"{op}.to_onnx: this layer is float64, and so is the exported model, but ONNX Runtime runs "
+                  "RNN, GRU and LSTM nodes in float32 only (a float64 model fails there: 'does not support "
+                  f"double' or NOT_IMPLEMENTED); for ONNX Runtime, export a float32 {op} holding these weights "
+                  "(its load_state_dict casts them)", UserWarning, stacklevel=4)
 
 
 def _state_sources(g, layer, op, elem, state_inputs, D):

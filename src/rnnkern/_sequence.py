@@ -10,6 +10,8 @@ no per-sequence Python work.
 
 import numpy as np
 
+from ._ieee import nan_from_inf_expected
+
 
 # Rows (time steps x batch) of one chunk of the input projection: large enough that the GEMM runs at
 # full speed (the default configuration, 6400 rows, is two chunks), small enough that memory stays
@@ -42,6 +44,7 @@ class InputProjection:
             self._block, self._start = self._project(start, min(start + self.chunk_steps, self.shape[0])), start
         return start, self._block
 
+    @nan_from_inf_expected
     def _project(self, start, stop):
         x, xp, (_, B, G) = self.x, self.backend.xp, self.shape
         x = x[:, start:stop] if self.batch_first else x[start:stop]
@@ -64,6 +67,7 @@ def project_inputs(backend, x, w_ih, gx_bias, batch_first):
     return InputProjection(backend, x, w_ih, gx_bias, batch_first)
 
 
+@nan_from_inf_expected
 def run_direction(rec, gx, w_hh, b_hn, h0, c0, out, reverse, h_n, c_n):
     """Unroll over all T steps (equal lengths). ``out`` (T, B, H) receives every h;
     ``h_n``/``c_n`` receive the final state. ``c_n`` doubles as the running cell state."""
@@ -83,6 +87,7 @@ def run_direction(rec, gx, w_hh, b_hn, h0, c0, out, reverse, h_n, c_n):
     h_n[...] = h_prev
 
 
+@nan_from_inf_expected
 def run_direction_packed(rec, gx, w_hh, b_hn, h0, c0, out, reverse, active, h_n, c_n):
     """Unroll with variable lengths: the batch is sorted by decreasing length and
     ``active[t]`` sequences run at step t. ``h_n``/``c_n`` start as the initial

@@ -63,20 +63,30 @@ def check_seed(seed, owner):
     return int(seed)
 
 
-def check_float_array(name, array, dtype, owner, convert=None):
+def check_float_array(name, array, dtype, owner, convert=None, device_dtypes=SUPPORTED_DTYPES, device=None):
     """The array's dtype must be the owner's float dtype: no silent casts. ``owner`` may name a
     method ("GRU.backward"); the message then speaks of its module ("the dtype of the GRU").
-    ``convert``: how to convert, in the caller's terms (default ``.astype('<dtype>')``)."""
+    ``convert``: how to convert, in the caller's terms (default ``.astype('<dtype>')``);
+    ``device_dtypes``: the dtypes the module's device runs (``device`` names it)."""
     if array.dtype != dtype:
         module = owner.split(".")[0]
         kind = "floating" if array.dtype.kind == "f" else "non-floating"
-        # only suggest building the module in the array's dtype when that dtype is one it can have
-        rebuild = (f" or build the {module} with dtype='{array.dtype.name}'"
-                   if array.dtype.name in SUPPORTED_DTYPES else "")
+        rebuild = _rebuild_hint(array.dtype.name, module, device_dtypes, device)
         raise TypeError(
             f"{owner}: {name} must have dtype {dtype.name} (the dtype of the {module}), "
             f"got {kind} dtype {array.dtype.name}; convert it with {convert or f'.astype({dtype.name!r})'}{rebuild}"
         )
+
+
+def _rebuild_hint(name, module, device_dtypes, device):
+    """How else to match dtypes: build the module in the array's dtype, where its device runs that
+    dtype (the CPU has no float16: suggesting it would only lead to the next error)."""
+    if name in device_dtypes:
+        return f" or build the {module} with dtype='{name}'"
+    if name in SUPPORTED_DTYPES:
+        return (f" ({name} is not available on device='{device}', which runs {', '.join(device_dtypes)}; "
+                f"a {module} with dtype='{name}' needs device='gpu')")
+    return ""
 
 
 def check_shape(name, array, expected, owner):

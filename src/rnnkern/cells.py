@@ -6,9 +6,11 @@ from typing import Any, Mapping, Optional, Tuple, Union
 
 from . import _params
 from ._module import Array, ParamModule
+from ._ieee import nan_from_inf_expected
 from ._layer_options import CellOptions
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._semantics import OPTION_NAMES, uniform_nonlinearity
+from ._torch_interop import TorchMixin
 from ._training import TrainableCell
 from ._validate import check_bool, check_choice, check_shape, check_size
 
@@ -17,7 +19,7 @@ State = Union[None, Array, Tuple[Optional[Array], Optional[Array]]]  # h, or (h,
 Seed = Union[None, int, Any]  # or a numpy.random.Generator
 
 
-class _Cell(CellOptions, TrainableCell, ParamModule):
+class _Cell(CellOptions, TorchMixin, TrainableCell, ParamModule):
     gates = 1
     _option_names = OPTION_NAMES[1:]  # ONNX's options but direction (see rnnkern.LSTM's docstring)
 
@@ -36,7 +38,9 @@ class _Cell(CellOptions, TrainableCell, ParamModule):
     def from_state_dict(cls, state_dict: Mapping[str, Any], device: str = "cpu", dtype: Any = None, **options):
         """A cell holding these weights (PyTorch names); sizes and bias are read off the arrays,
         the dtype too unless ``dtype`` is given. ``options``: nonlinearity (RNNCell) or
-        linear_before_reset (GRUCell)."""
+        linear_before_reset (GRUCell). A state_dict does not say an RNNCell's nonlinearity (tanh
+        unless given): pass ``nonlinearity="relu"``, or build from the torch module with
+        :meth:`from_torch`, which reads it."""
         cls._check_options(options)
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size = _params.gates_and_sizes(arrays, cls.gates, cls.__name__)
@@ -88,6 +92,7 @@ class _Cell(CellOptions, TrainableCell, ParamModule):
                     else type(self).__name__ + " (unbatched input)")
         return value if batched else value[None, :]
 
+    @nan_from_inf_expected
     def _run(self, x, h, c):
         """One step; returns fresh (h, c) arrays of shape (B, H) (c is None without a cell state)."""
         p, rec, bk = self._params, self._cell_recurrence(), self._backend
@@ -128,6 +133,7 @@ class RNNCell(_Cell):
 
     gates = 1
     _option_names = ("nonlinearity",) + _Cell._option_names
+    _torch_options = ("nonlinearity",)
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: Optional[str] = None, *,
                  device: str = "cpu", dtype: Any = "float32", seed: Seed = None, **options):

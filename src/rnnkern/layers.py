@@ -15,17 +15,19 @@ from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_siz
 from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
 from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
+from ._torch_interop import TorchMixin
 from ._training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(LayerOptions, InteropMixin, TrainableLayer, ParamModule):
+class _Layer(LayerOptions, InteropMixin, TorchMixin, TrainableLayer, ParamModule):
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
     _option_names = ("dropout",) + OPTION_NAMES
+    _torch_options = ("batch_first", "dropout")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
@@ -75,7 +77,12 @@ class _Layer(LayerOptions, InteropMixin, TrainableLayer, ParamModule):
     @classmethod
     def from_state_dict(cls, state_dict, device="cpu", dtype=None, batch_first=False, **options):
         """A layer holding these weights (torch.nn names such as ``weight_hh_l1_reverse``); sizes,
-        depth, direction and bias are read off the keys and arrays, the dtype too unless given."""
+        depth, direction and bias are read off the keys and arrays, the dtype too unless given.
+
+        A state_dict does not say an RNN's nonlinearity (a torch ``RNN(..., nonlinearity="relu")``
+        has the same keys and shapes as a tanh one), nor batch_first or dropout: pass them
+        (``nonlinearity="relu"``; otherwise tanh), or build from the module itself with
+        :meth:`from_torch`, which reads them."""
         cls._check_options(options)
         arrays, dtype = cls._read_state_dict(state_dict, dtype)
         input_size, hidden_size, inferred = cls._sizes_from(arrays)
@@ -233,6 +240,7 @@ class RNN(_Layer):
     gates = 1
 
     _option_names = ("nonlinearity",) + _Layer._option_names
+    _torch_options = ("nonlinearity",) + _Layer._torch_options
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity=None, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):

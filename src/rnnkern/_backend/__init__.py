@@ -17,6 +17,8 @@ from ._host import detached, device_of, to_host  # noqa: F401 (re-exported)
 from ._numpy import NumpyBackend
 
 DEVICES = ("cpu", "gpu", "auto")
+# the README's extras, one per CUDA major version (the old 'gpu' extra is CUDA 12's, kept for existing installs)
+GPU_EXTRAS = "pip install 'rnnkern[gpu-cuda12]' (CUDA 12) or 'rnnkern[gpu-cuda13]' (CUDA 13)"
 
 
 @functools.lru_cache(maxsize=None)
@@ -27,7 +29,7 @@ def _gpu_backend():
     except ImportError as exc:
         raise DeviceUnavailableError(
             "device='gpu' needs CuPy, which is not installed "
-            f"({exc}); install it with: pip install 'rnnkern[gpu]'"
+            f"({exc}); install it with: {GPU_EXTRAS}"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()

@@ -49,7 +49,8 @@ def rnn_backward_tanh(h, dh, da):
 def rnn_backward_relu(h, dh, da):
     for b in range(h.shape[0]):
         for j in range(h.shape[1]):
-            da[b, j] = dh[b, j] * (ONE if h[b, j] > ZERO else ZERO)  # a multiply: NaN in dh propagates
+            # torch's threshold_backward, a select: a NaN output (NaN <= 0 is false) passes dh on
+            da[b, j] = ZERO if h[b, j] <= ZERO else dh[b, j]
 
 # --- lstm.cuh: gates i, f, g, o -------------------------------------------------------
 @njit(inline="always", **JIT)

@@ -36,7 +36,7 @@ def _scalar(act, dtype):
         def df(x): y = tanh(x); return one - y * y  # noqa: E702
     elif name == "Relu":
         def f(x): return zero if x < zero else x
-        def df(x): return one if x > zero else zero
+        def df(x): return zero if x <= zero else one  # 1 at NaN, as torch's relu backward
     elif name == "HardSigmoid":
         def f(x): y = a * x + b; return zero if y < zero else (one if y > one else y)  # noqa: E702
         def df(x): y = a * x + b; return a if (y > zero and y < one) else zero  # noqa: E702

@@ -11,13 +11,14 @@ import numpy as np
 
 class NumpyGradSteps:
     def rnn_backward(self, h, dh, da_out, nonlinearity):
-        """da = dh * act'(a), from the output h: 1 - h^2 (tanh) or [h > 0] (relu)."""
+        """da = dh * act'(a), from the output h: 1 - h^2 (tanh); relu: 0 where h <= 0, else dh."""
         if nonlinearity == "tanh":
             np.multiply(h, h, out=da_out)
             np.subtract(1, da_out, out=da_out)
             np.multiply(da_out, dh, out=da_out)
-        else:
-            np.multiply(dh, h > 0, out=da_out)
+        else:  # torch's threshold_backward: a select, so a NaN output (NaN <= 0 is false) passes dh
+            np.copyto(da_out, dh)
+            np.copyto(da_out, 0, where=h <= 0)
 
     def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
         """From activations (i, f, g, o), c_prev, c = c_t, dh and dc (gradient flowing into c_t from
