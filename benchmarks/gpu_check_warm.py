@@ -10,6 +10,8 @@ item's record goes to warm-up.jsonl as it finishes; a failing item is logged and
 """
 
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -65,6 +67,11 @@ def warm_item(backend, dtype, what):
     backend.synchronize()
 
 
+def _exit_on_sigint():
+    """Workers leave at the orchestrator's SIGINT (sent to the whole phase) instead of taking the next item."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
 def _work(item):
     """In a worker process: one item, as a record (never raises: a failure is the record's error)."""
     dtype, label, what = item
@@ -86,7 +93,9 @@ def warm_up(out_dir, dev):
     started, done = time.perf_counter(), {d: 0 for d in phases.DTYPES}
     print(f"warm-up: {len(todo)} items in {dev.workers} processes", flush=True)
     # spawn, not fork: a forked child of a process that touched CUDA cannot use it
-    with ProcessPoolExecutor(dev.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(dev.workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_on_sigint)
+    try:
         futures = {pool.submit(_work, item): item for item in todo}  # the pool takes them in this order
         for future in as_completed(futures):
             dtype, label, _ = futures[future]
@@ -100,5 +109,7 @@ def warm_up(out_dir, dev):
                 print(f"warm-up: ERROR {label} {dtype}: {record['error']}", flush=True)
             if done[dtype] == sum(d == dtype for d, _, _ in todo):
                 print(f"warm-up: {dtype} done ({time.perf_counter() - started:.1f} s)", flush=True)
+    finally:  # stopped at the cap (SIGINT): leave at once, the workers got the signal too
+        pool.shutdown(wait=False, cancel_futures=True)
     print(f"warm-up: {len(todo) - records.failed} of {len(todo)} items ok", flush=True)
     return 1 if records.failed else 0

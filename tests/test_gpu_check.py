@@ -150,3 +150,12 @@ def test_phases_run_numpy_cpu_kernels_and_the_suite_gets_a_deadline(monkeypatch)
     assert env["RNNKERN_CPU_KERNELS"] == "numpy"  # numba's cache does not travel: no compiles on the lease
     assert 85 <= float(env["RNNKERN_TEST_DEADLINE"]) - time.time() <= 90.01 # pytest stops before the SIGINT
     assert "RNNKERN_TEST_DEADLINE" not in gpu_check.phase_env("smoke", 100, 5)
+
+
+def test_readme_gives_the_command_without_make_and_what_each_phase_writes():
+    readme = (ROOT / "README.md").read_text()
+    assert "PYTHONPATH=src python3 benchmarks/gpu_check.py --out dir" in readme
+    for phase, cap in gpu_check.PHASES:
+        assert f"| {phase}" in readme or phase.startswith("bench-"), phase
+        assert all(f"`{name}`" in readme for name in gpu_check.WRITES[phase])
+    assert "| bench-default, bench-small | 75, 45 |" in readme and "| versions | 30 |" in readme
