@@ -1,27 +1,31 @@
-"""`make gpu-check OUT=dir`: everything a GPU machine should tell us, in one command, in under 8 minutes.
+"""`make gpu-check OUT=dir`: everything a GPU machine should tell us, in one command, within 7.5 minutes.
 
     PYTHONPATH=src python3 benchmarks/gpu_check.py --out DIR
 
-Phases, each a subprocess with its own time limit inside one overall deadline (so a hang or a
-crash costs one phase, never the session), in this order:
+A GPU lease is about 15 minutes of device time, so the whole check must fit twice. Phases, each a
+subprocess with its own cap inside one overall deadline (a hang or a crash costs one phase, never
+the session), the most valuable first:
 
 1. versions: GPU, driver, CUDA runtime, NVRTC, CuPy, NumPy, PyTorch (+ CUDA, cuDNN), TF32 off;
-2. warm-up: one small run of every fused kernel x dtype x memory layout, and of each layer's
-   forward and backward, so NVRTC's on-disk cache is filled before the suite;
-3. the GPU test suite (``pytest -m gpu``), JUnit XML and log;
+2. smoke: each cell (and one with ONNX options) in float32, float64 and float16, forward and
+   backward, against the NumPy CPU path;
+3. ``rnnkern bench --device gpu`` at the default, then the small configuration, every cell:
+   rnnkern (fused) against unfused CuPy code, torch.nn on cuDNN (TF32 off) and the bare GEMMs;
 4. bandwidth: each cell's fused step as a share of a device-to-device copy;
-5. ``rnnkern bench --device gpu`` at the default and small configurations, every cell: rnnkern
-   (fused) against unfused CuPy code, torch.nn on cuDNN (TF32 off) and the bare cuBLAS GEMMs.
+5. warm-up: NVRTC compiles, in parallel processes, every kernel the suite uses (gpu_check_warm.py);
+6. the GPU test suite (``pytest -m gpu``) with the time left, stopped cleanly at its budget.
 
-Everything printed also goes to DIR/gpu-check.log; DIR/summary.json lists each phase's exit
-status and duration, and the phases write their JSON records next to it. Without a usable GPU it
-stops at once with one line and exit status 1. Works with the system python3 (no venv, no network).
+Every record is written to DIR the moment it is measured and summary.json is rewritten after
+each phase, so a phase stopped at its cap (SIGINT first: pytest then still writes its summary and
+JUnit XML; SIGKILL at the cap) keeps what it measured. Everything printed also goes to
+DIR/gpu-check.log. The phases use NumPy's CPU path (RNNKERN_CPU_KERNELS=numpy): numba's cache
+does not travel, and compiling it would eat the budget. Without a usable GPU it stops at once
+with one line and exit status 1. Works with the system python3 (no venv, no network).
 """
 
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -29,124 +33,41 @@ import threading
 import time
 from pathlib import Path
 
+import gpu_check_phases as phases
+
 ROOT = Path(__file__).resolve().parents[1]
-DEADLINE_S = 450  # 7.5 minutes for all phases: `make gpu-check` must end within 8
-# (phase, its time limit in seconds), in order; each also ends where the overall deadline does
-PHASES = [("versions", 60), ("warm-up", 150), ("gpu-tests", 240), ("bandwidth", 60),
-          ("bench-default", 90), ("bench-small", 90)]
+DEADLINE_S = 450  # 7.5 minutes: a rerun still fits in a 15-minute lease
+GRACE_S = 5  # a phase gets SIGINT this long before its cap (time to write its summary), SIGKILL at it
+MIN_GRACE_S = 1  # a scaled-down run's grace: Python's own exit does not get faster with the deadline
+MIN_PHASE_S = 10  # a phase with less time than this left is skipped
+# (phase, cap in seconds), in order; None: whatever is left of the deadline. The caps add up to it.
+PHASES = [("versions", 30), ("smoke", 45), ("bench-default", 75), ("bench-small", 45), ("bandwidth", 40),
+          ("warm-up", 75), ("gpu-tests", None)]
+# what each phase writes into OUT, next to gpu-check.log and summary.json
+WRITES = {"versions": ["versions.json"], "smoke": ["smoke.jsonl"], "bench-default": ["bench-default.json"],
+          "bench-small": ["bench-small.json"], "bandwidth": ["bandwidth.jsonl"], "warm-up": ["warm-up.jsonl"],
+          "gpu-tests": ["gpu-tests.xml"]}
 
 
-# --- phases run in child processes ------------------------------------------------------------
-def _try(query):
-    """``query()``, or what went wrong as a string: a version that cannot be read must not stop the check."""
-    try:
-        return query()
-    except Exception as exc:
-        return f"unknown ({type(exc).__name__}: {exc})"
+def _children():
+    import gpu_check_warm
+    return {"versions": phases.versions, "smoke": phases.smoke, "bandwidth": phases.bandwidth,
+            "warm-up": gpu_check_warm.warm_up}
 
 
-def versions(out_dir):
-    """Print and save the versions; configure torch as the benchmark does (TF32 off) and say so."""
-    import cupy
-    import numpy
-
-    from rnnkern import _cli_info
-    from rnnkern._bench import machine, torch_variants
-
-    runtime = cupy.cuda.runtime
-    props = _try(lambda: runtime.getDeviceProperties(cupy.cuda.Device().id))
-    props = props if isinstance(props, dict) else {}
-    name = props.get("name", "?")
-    info = {"gpu": name.decode() if isinstance(name, bytes) else str(name),
-            "compute_capability": f"{props.get('major', '?')}.{props.get('minor', '?')}",
-            "memory_gib": round(props.get("totalGlobalMem", 0) / 2**30, 1),
-            "cuda_driver": _try(lambda: _cli_info._cuda_version(runtime.driverGetVersion())),
-            "cuda_runtime": _try(lambda: _cli_info._cuda_version(runtime.runtimeGetVersion())),
-            "nvrtc": _try(lambda: ".".join(map(str, cupy.cuda.nvrtc.getVersion()))),
-            "cupy": cupy.__version__, "numpy": numpy.__version__, "python": platform.python_version(),
-            "nvidia_smi": _try(lambda: subprocess.run(
-                ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=20).stdout.strip())}
-    if torch_variants.setup("gpu"):
-        import torch
-
-        info["torch"] = {"version": torch.__version__, "cuda": torch.version.cuda,
-                         "cuda_available": torch.cuda.is_available(),
-                         "cudnn": _try(torch.backends.cudnn.version), "tf32": machine.tf32_text(machine.torch_info())}
-    else:
-        info["torch"] = "not importable: the torch baselines will be left out"
-    for key, value in info.items():
-        print(f"{key + ':':<20}{value}")
-    (Path(out_dir) / "versions.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+def command(phase, out_dir, dev):
+    """The command line of ``phase`` on ``dev`` (the GPU or the rehearsal's stand-in)."""
+    if phase == "gpu-tests":  # -v --tb=short: each test's name and a failure's traceback as it happens
+        return [sys.executable, "-m", "pytest", *dev.test_args(), "-v", "--tb=short", "-p", "no:cacheprovider",
+                "--durations=15", f"--junitxml={Path(out_dir) / 'gpu-tests.xml'}"]
+    if phase.startswith("bench-"):
+        config = phase.split("-", 1)[1]
+        return [sys.executable, "-m", "rnnkern.cli", "bench", *dev.bench_args(phase), "--config", config,
+                "--cell", "all", "--variants", "rnnkern,rnnkern-cell,unfused,torch,blas-bound",
+                "--json", str(Path(out_dir) / f"bench-{config}.json")]
+    return [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--out", str(out_dir)]
 
 
-def warm_up(out_dir):
-    """Compile (or load from NVRTC's disk cache) every kernel x dtype in each memory layout the tests
-    use, and the CuPy kernels of each layer's forward and backward."""
-    import cupy
-
-    from rnnkern._backend import get_backend
-
-    warm(get_backend("gpu"), cupy, ("float16", "float32", "float64"))
-
-
-def warm(backend, xp, dtypes, log=print):
-    """One small run of every step kernel (each layout) and of each layer kind, per dtype, on ``backend``."""
-    import numpy as np
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    import kernel_cases
-
-    import rnnkern
-
-    started = time.perf_counter()
-    for dtype in dtypes:
-        for step in kernel_cases.ALL_STEPS:
-            values = kernel_cases.draw(step, 3, 5, dtype, np.random.default_rng(0))
-            for layout in kernel_cases.LAYOUTS.values():
-                kernel_cases.run(backend, xp, step, values, layout)
-        for cls, options in ((rnnkern.RNN, {}), (rnnkern.LSTM, {}), (rnnkern.GRU, {}),
-                             (rnnkern.GRU, {"linear_before_reset": False})):
-            layer = cls(4, 5, num_layers=2, bidirectional=True, device=backend, dtype=dtype, seed=0, **options)
-            x = xp.asarray(np.random.default_rng(1).standard_normal((3, 2, 4)).astype(dtype))
-            layer(x, lengths=np.array([3, 1]))
-            y, _, tape = layer.forward_train(x)
-            layer.backward(tape, xp.ones_like(y))
-        backend.synchronize()
-        log(f"warm-up: {dtype} done ({time.perf_counter() - started:.1f} s)")
-
-
-def bandwidth(out_dir):
-    from rnnkern._backend import get_backend
-    from rnnkern._bench import bandwidth as bw
-    from rnnkern._bench import timing
-
-    gpu, records = get_backend("gpu"), []
-    for dtype in ("float32", "float16"):
-        for cell in ("rnn", "lstm", "gru"):
-            result = bw.measure(gpu, cell, batch=4096, hidden_size=2048, dtype=dtype, timer=timing._cupy_time)
-            print(result.line(), flush=True)
-            records.append(dict(vars(result), share_of_copy=result.share_of_copy))
-    (Path(out_dir) / "bandwidth.json").write_text(json.dumps(records, indent=1) + "\n")
-
-
-CHILDREN = {"versions": versions, "warm-up": warm_up, "bandwidth": bandwidth}
-
-
-def command(phase, out_dir):
-    """The command line of ``phase``."""
-    if phase in CHILDREN:
-        return [sys.executable, str(Path(__file__).resolve()), "--phase", phase, "--out", str(out_dir)]
-    if phase == "gpu-tests":
-        return [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "--durations=15",
-                f"--junitxml={Path(out_dir) / 'gpu-tests.xml'}"]
-    config = phase.split("-", 1)[1]
-    return [sys.executable, "-m", "rnnkern.cli", "bench", "--device", "gpu", "--config", config, "--cell", "all",
-            "--variants", "rnnkern,rnnkern-cell,unfused,torch,blas-bound", "--repeat", "10",
-            "--json", str(Path(out_dir) / f"bench-{config}.json")]
-
-
-# --- the orchestrator -------------------------------------------------------------------------
 class Log:
     def __init__(self, path):
         self.file = open(path, "a", buffering=1)
@@ -156,75 +77,102 @@ class Log:
         self.file.write(line + "\n")
 
 
-def run_phase(phase, limit, out_dir, log):
-    """Run ``phase`` for at most ``limit`` seconds, its output streamed to the log; (status, seconds)."""
-    cmd = command(phase, out_dir)
-    log(f"\n=== {phase} (limit {limit:.0f} s): {' '.join(cmd)}")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
-               PYTHONUNBUFFERED="1")
+def _signal_group(child, sig, fired=None):
+    if fired is not None:
+        fired.set()
+    try:
+        os.killpg(child.pid, sig)  # the phase's own process group (its worker processes too), nothing else
+    except ProcessLookupError:
+        pass
+
+
+def run_phase(cmd, limit, grace, log, env):
+    """Run ``cmd`` for at most ``limit`` seconds, its output streamed to the log; (status, seconds)."""
     started = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              errors="replace", start_new_session=True)
     timed_out = threading.Event()
-
-    def kill():
-        timed_out.set()
-        try:
-            os.killpg(child.pid, signal.SIGKILL)  # the phase's own process group, nothing else
-        except ProcessLookupError:
-            pass
-    timer = threading.Timer(limit, kill)
-    timer.start()
+    timers = [threading.Timer(max(limit - grace, 0), _signal_group, (child, signal.SIGINT, timed_out)),
+              threading.Timer(limit, _signal_group, (child, signal.SIGKILL))]
+    for timer in timers:
+        timer.start()
     try:
         for line in child.stdout:
             log(line.rstrip("\n"))
         status = child.wait()
     finally:
-        timer.cancel()
-    seconds = time.perf_counter() - started
-    status = "timeout" if timed_out.is_set() else status
-    log(f"=== {phase}: {'TIMED OUT' if status == 'timeout' else 'ok' if status == 0 else f'FAILED (exit {status})'}"
-        f" in {seconds:.1f} s")
-    return status, seconds
+        for timer in timers:
+            timer.cancel()
+    return ("timeout" if timed_out.is_set() else status), time.perf_counter() - started
+
+
+def phase_env(phase, limit, grace):
+    src = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=src, PYTHONUNBUFFERED="1", RNNKERN_CPU_KERNELS="numpy")
+    if phase == "gpu-tests":  # pytest stops itself after the test running then, well before SIGINT
+        env["RNNKERN_TEST_DEADLINE"] = f"{time.time() + max(limit - 2 * grace, 0):.3f}"
+    return env
+
+
+def write_summary(out_dir, summary, started, deadline_s):
+    data = {"deadline_s": deadline_s, "seconds": round(time.perf_counter() - started, 1), "phases": summary}
+    tmp = out_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, out_dir / "summary.json")  # whole or not at all, even if the check is killed
+
+
+def _status_text(status):
+    return {"timeout": "TIMED OUT (results so far kept)", 0: "ok"}.get(status, f"FAILED (exit {status})")
 
 
 def orchestrate(out_dir, deadline_s=DEADLINE_S):
-    sys.path.insert(0, str(ROOT / "tests"))
-    import gpu_preflight
-
-    if gpu_preflight.main() != 0:  # prints the one line saying why
-        return 1
+    """Every phase within ``deadline_s`` (the caps scale with it); 0 when all passed."""
+    dev = phases.device()
+    if dev.name == "gpu":
+        sys.path.insert(0, str(ROOT / "tests"))
+        import gpu_preflight
+        if gpu_preflight.main() != 0:  # prints the one line saying why
+            return 1
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = Log(out_dir / "gpu-check.log")
-    start = time.perf_counter()
-    log(f"gpu-check: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, repository {ROOT}, output in {out_dir}")
-    summary = {}
-    for phase, limit in PHASES:
+    log, scale, start = Log(out_dir / "gpu-check.log"), deadline_s / DEADLINE_S, time.perf_counter()
+    log(f"gpu-check: {time.strftime('%Y-%m-%d %H:%M:%S %Z')} on {dev.name}, repository {ROOT}, output in {out_dir}, "
+        f"deadline {deadline_s:g} s")
+    summary = {phase: {"status": "not run yet", "writes": WRITES[phase]} for phase, _ in PHASES}
+    for phase, cap in PHASES:
         left = deadline_s - (time.perf_counter() - start)
-        if left < 15:
-            log(f"\n=== {phase}: SKIPPED, the {deadline_s} s deadline is reached")
-            summary[phase] = {"status": "skipped (deadline)", "seconds": 0}
-            continue
-        status, seconds = run_phase(phase, min(limit, left), out_dir, log)
-        summary[phase] = {"status": status, "seconds": round(seconds, 1)}
-    total = time.perf_counter() - start
-    (out_dir / "summary.json").write_text(json.dumps({"phases": summary, "seconds": round(total, 1)}, indent=1) + "\n")
+        limit = left if cap is None else min(cap * scale, left)
+        if limit < MIN_PHASE_S * scale:
+            log(f"\n=== {phase}: SKIPPED, the {deadline_s:g} s deadline is (nearly) reached")
+            summary[phase].update(status="skipped (deadline)", seconds=0)
+        else:
+            cmd = command(phase, out_dir, dev)
+            log(f"\n=== {phase} (limit {limit:.0f} s): {' '.join(cmd)}")
+            grace = min(max(GRACE_S * scale, MIN_GRACE_S), limit / 4)
+            status, seconds = run_phase(cmd, limit, grace, log, phase_env(phase, limit, grace))
+            log(f"=== {phase}: {_status_text(status)} in {seconds:.1f} s")
+            summary[phase].update(status=status, seconds=round(seconds, 1))
+        write_summary(out_dir, summary, start, deadline_s)
     failed = [p for p, r in summary.items() if r["status"] != 0]
     log(f"\ngpu-check: {'all phases passed' if not failed else 'problems in: ' + ', '.join(failed)} "
-        f"({total:.0f} s); results in {out_dir}")
+        f"({time.perf_counter() - start:.0f} s); results in {out_dir}")
     return 1 if failed else 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="gpu-check-results", help="folder for the log and JSON records")
-    parser.add_argument("--phase", choices=tuple(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--out", default="gpu-check-results", help="folder for the log and the records")
+    parser.add_argument("--deadline", type=float, default=DEADLINE_S, metavar="SECONDS",
+                        help=f"the whole run's limit; each phase's cap scales with it (default {DEADLINE_S})")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)  # run one child phase (the orchestrator's call)
     args = parser.parse_args(argv)
     out_dir = Path(args.out).resolve()
     if args.phase:
-        CHILDREN[args.phase](out_dir)
-        return 0
-    return orchestrate(out_dir)
+        try:
+            return _children()[args.phase](out_dir, phases.device())
+        except KeyboardInterrupt:  # the orchestrator's SIGINT at the cap: one line, not a traceback
+            print(f"{args.phase}: stopped at its cap; the records written so far are kept", flush=True)
+            return 130
+    return orchestrate(out_dir, args.deadline)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import hypothesis_fallback
+from pytest_deadline import pytest_runtest_protocol  # noqa: F401 (a hook: RNNKERN_TEST_DEADLINE)
 from rnnkern._backend import gpu_unavailable_reason
 
 HYPOTHESIS_MISSING = hypothesis_fallback.install()  # before any test module imports it

@@ -2,6 +2,7 @@
 without hypothesis (a GPU machine's python3 may lack it), and skip reasons are summarised once."""
 
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,22 @@ def test_skip_reasons_summarised_once(tmp_path):
     assert "    5 skipped: the same long reason" in done.stdout, done.stdout
     assert "    1 skipped: another reason" in done.stdout
     assert "SKIPPED [" not in done.stdout  # pytest's own per-location lines are gone
+
+
+def test_deadline_stops_the_session_cleanly(tmp_path):
+    """RNNKERN_TEST_DEADLINE (gpu_check's test phase sets it): past it, pytest stops after the current
+    test and still prints the failures and the summary and writes the JUnit XML."""
+    (tmp_path / "test_long.py").write_text(
+        "import time\ndef test_first():\n    assert 1 + 1 == 3\n"
+        "def test_later():\n    time.sleep(30)\n")
+    (tmp_path / "conftest.py").write_text((TESTS / "conftest.py").read_text())
+    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent / "src")]),
+           "RNNKERN_TEST_DEADLINE": str(time.time())}  # already passed: only the first test runs
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "--tb=short",
+                           f"--junitxml={tmp_path / 'out.xml'}", str(tmp_path)], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=25)
+    assert done.returncode == 2, done.stdout  # pytest's "interrupted"
+    assert "test_long.py::test_first FAILED" in done.stdout and "assert (1 + 1) == 3" in done.stdout
+    assert "Interrupted: RNNKERN_TEST_DEADLINE reached after test_long.py::test_first" in done.stdout
+    assert "1 failed" in done.stdout and "test_later" not in done.stdout  # never started
+    assert 'tests="1"' in (tmp_path / "out.xml").read_text()

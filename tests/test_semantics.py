@@ -25,10 +25,15 @@ def cpu_steps(device, seed, every=8):
     return cpu_backend("numpy")
 
 
-def gpu_subset(device, seed, every=4):
+def runs_on_gpu(seed, every=4):
     """On the GPU only every ``every``-th random configuration runs: each new combination of options
-    compiles its own kernels (NVRTC, a fraction of a second each), which would dominate the GPU suite."""
-    if device == "gpu" and seed % every:
+    compiles its own kernels (NVRTC, a fraction of a second each), which would dominate the GPU suite.
+    gpu_variants.py warms exactly these before the suite (benchmarks/gpu_check.py)."""
+    return seed % every == 0
+
+
+def gpu_subset(device, seed, every=4):
+    if device == "gpu" and not runs_on_gpu(seed, every):
         pytest.skip(f"GPU: every {every}th random configuration (each compiles its own kernel variants)")
 
 
@@ -265,14 +270,20 @@ def _cell_options(opts):
     return {k: v for k, v in opts.items() if k not in ("direction", "peephole")}
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_hand_loop_of_cells_equals_the_layer(seed, device, dtype):
-    gpu_subset(device, seed)
+def hand_loop_config(seed):
+    """One direction, one layer, no lengths: a loop of the cell gives the layer's outputs."""
     cfg = random_config(seed + 3000)
     cfg["opts"]["direction"] = ["forward", "reverse"][seed % 2]
     if len(cfg["opts"].get("activations", ())) > PER[cfg["kind"]]:  # a cell takes one direction's
         del cfg["opts"]["activations"]
     cfg["L"], cfg["lengths"], cfg["batch_first"] = 1, False, False
+    return cfg
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_hand_loop_of_cells_equals_the_layer(seed, device, dtype):
+    gpu_subset(device, seed)
+    cfg = hand_loop_config(seed)
     layer = build(cfg, device, dtype, seed)
     sd = {k[:-len("_l0")]: v for k, v in layer.state_dict().items()}
     cell = getattr(rnnkern, cfg["kind"] + "Cell").from_state_dict(sd, device=cpu_steps(device, seed),
@@ -291,15 +302,21 @@ def test_hand_loop_of_cells_equals_the_layer(seed, device, dtype):
         assert_close(ours, to_numpy(theirs[0]), dtype, scale=10)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_cell_gradients_match_finite_differences(seed, device):
-    gpu_subset(device, seed)
+def cell_gradient_config(seed):
+    """(cfg, the cell's options): one direction's activations; an LSTM cell with peepholes."""
     cfg = random_config(seed + 4000)
     opts = _cell_options(cfg["opts"])
     if len(opts.get("activations", ())) > PER[cfg["kind"]]:
         del opts["activations"]
     if cfg["kind"] == "LSTM":
         opts["peephole"] = True
+    return cfg, opts
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cell_gradients_match_finite_differences(seed, device):
+    gpu_subset(device, seed)
+    cfg, opts = cell_gradient_config(seed)
     cell = getattr(rnnkern, cfg["kind"] + "Cell")(cfg["I"], cfg["H"], bias=cfg["bias"], device=cpu_steps(device, seed),
                                                   dtype="float64", seed=seed, **opts)
     rng, xp, lstm = cfg["rng"], cell.xp, cfg["kind"] == "LSTM"

@@ -22,9 +22,11 @@ def _case(i):
     return {k.split("/", 1)[1]: GOLDEN[k] for k in GOLDEN.files if k.startswith(f"{i}/")}
 
 
-@pytest.mark.parametrize("case", range(len(CONFIGS)))
-def test_golden_ort_outputs(case, device, dtype):
-    gpu_subset(device, case, every=2)
+GOLDEN_GPU_EVERY = 2  # on the GPU every other case runs (each compiles its own kernel variants)
+
+
+def golden_layer(case, device, dtype):
+    """(the layer of golden case ``case``, its input, its initial state or None) on ``device``."""
     cfg, arrays = CONFIGS[case], _case(case)
     sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd.")}
     layer = getattr(rnnkern, cfg["kind"]).from_state_dict(sd, device=cpu_steps(device, case), dtype=dtype, **{
@@ -35,7 +37,15 @@ def test_golden_ort_outputs(case, device, dtype):
         state = xp.asarray(arrays["h0"].astype(dtype))
         if cfg["kind"] == "LSTM":
             state = (state, xp.asarray(arrays["c0"].astype(dtype)))
-    y, state_n = layer(xp.asarray(arrays["x"].astype(dtype)), state, arrays.get("lengths"))
+    return layer, xp.asarray(arrays["x"].astype(dtype)), state
+
+
+@pytest.mark.parametrize("case", range(len(CONFIGS)))
+def test_golden_ort_outputs(case, device, dtype):
+    gpu_subset(device, case, every=GOLDEN_GPU_EVERY)
+    cfg, arrays = CONFIGS[case], _case(case)
+    layer, x, state = golden_layer(case, device, dtype)
+    y, state_n = layer(x, state, arrays.get("lengths"))
     h_n = state_n[0] if cfg["kind"] == "LSTM" else state_n
     tol = ORT_TOL[dtype]
     np.testing.assert_allclose(to_numpy(y), arrays["y"], rtol=tol, atol=tol)

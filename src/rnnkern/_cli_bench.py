@@ -129,6 +129,8 @@ def run(args):
             cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
             cell_records = _run_cell(cfg, names, args, pause, machine, progress)
             records += cell_records
+            if args.json is not None:  # after each cell: a run stopped later keeps what it measured
+                _report.write_json(args.json, records)
             verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
                                             _machine.gemm_library(device, machine))
                             + (f" [{config}]" if len(configs) > 1 else ""))
@@ -139,7 +141,6 @@ def run(args):
     for line in verdicts:
         print(f"  {line}")
     if args.json is not None:
-        _report.write_json(args.json, records)
         progress(f"wrote {len(records)} records to {args.json}")
     return 0
 

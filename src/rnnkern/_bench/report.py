@@ -7,6 +7,7 @@ the median over rounds then drops the rounds a neighbour disturbed.
 
 import dataclasses
 import json
+import os
 import statistics
 
 from .variants import GATES, NAMES, forward_flops
@@ -132,7 +133,9 @@ def spread_warning(records, limit=1.5):
 
 
 def write_json(path, records):
-    """Write the records (a JSON list) to ``path``."""
-    with open(path, "w") as f:
+    """Write the records (a JSON list) to ``path``, replacing it whole (never half-written)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
         json.dump(records, f, indent=1)
         f.write("\n")
+    os.replace(tmp, path)
