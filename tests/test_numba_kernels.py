@@ -28,7 +28,7 @@ OPTIONS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}),
 
 @pytest.fixture(params=KERNELS)
 def backend(request):
-    return cpu_backend(request.param)
+    return numba_backend() if request.param == "numba" else cpu_backend("numpy")  # i16 shim: cpu_backend(...)
 
 
 # --- activations -------------------------------------------------------------------------------
@@ -311,8 +311,14 @@ def test_chunked_projection_matches_one_projection(monkeypatch, batch_first, len
 
 
 # --- the compiled time loop -----------------------------------------------------------------------
+LOOP_OPTIONS = OPTIONS + [("LSTM", {"clip": 1e30}), ("LSTM", {"clip": 0.5, "peephole": True}),
+                          ("LSTM", {"input_forget": True, "activations": ["HardSigmoid", "Softsign", "Elu"]}),
+                          ("GRU", {"clip": 1e30}), ("GRU", {"linear_before_reset": False, "clip": 0.5}),
+                          ("RNN", {"activations": ["LeakyRelu"], "clip": 1.0})]
+
+
 @requires_numba
-@pytest.mark.parametrize("kind, options", OPTIONS)
+@pytest.mark.parametrize("kind, options", LOOP_OPTIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch, batch_first", [(1, False), (4, True)])
 def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, dtype, batch, batch_first):
@@ -322,7 +328,7 @@ def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, d
     if not _numba_blas.AVAILABLE:
         pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop here")
     layer = getattr(rnnkern, kind)(3, 5, 2, bias=kind != "GRU", batch_first=batch_first, bidirectional=True,
-                                   device=cpu_backend("numba"), dtype=dtype, seed=8, **options)
+                                   device=numba_backend(), dtype=dtype, seed=8, **options)  # i16 shim
     shape = (batch, 9, 3) if batch_first else (9, batch, 3)
     x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
     monkeypatch.setattr(_sequence, "CHUNK_ROWS", 4 * batch)  # several chunks, the last one shorter
