@@ -12,6 +12,12 @@ no lengths). See fuzz_check.py for what is compared.
 
 A failure prints the case (its index alone reproduces it: fuzz_configs.draw(index)).
 RNNKERN_FUZZ_CASES=n runs n cases instead of CASES (e.g. a longer hunt on a quiet machine).
+
+On the code before issue 15's fixes (baf7e69) 304 of the 1,800 items (182 of the 600 cases) failed:
+on the compiled loop only, 40 cases with hidden_size=1 LSTM/GRU weights from from_state_dict,
+from_onnx, from_keras, deepcopy or pickle, and 81 with an initial state whose batch stride is below H
+(broadcast, reversed, overlapping) at batch 2-16; on every path, 61 cases of from_onnx(to_onnx(layer))
+of a batch_first layer coming back time-major. The NumPy and numba step paths had no other failure.
 """
 
 import os
@@ -27,7 +33,7 @@ from fuzz_arrays import input_view, lengths_for, parts, state_view
 from fuzz_build import NUMBA_REASON, PATHS, build, intended_state_dict
 from fuzz_configs import SEED, draw
 
-CASES = int(os.environ.get("RNNKERN_FUZZ_CASES", 400))  # 45-70 s on two shared cores
+CASES = int(os.environ.get("RNNKERN_FUZZ_CASES", 600))  # 55-90 s on two shared cores
 CONFIGS = [draw(i) for i in range(CASES)]
 _CACHE = {}  # index -> the case's arrays and reference results; (index, "numpy") -> the NumPy path's
 
