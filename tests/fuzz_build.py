@@ -10,6 +10,7 @@ import copy
 import pickle
 
 import numpy as np
+import pytest
 
 import rnnkern
 from rnnkern._backend import NumpyBackend, numba_unavailable_reason
@@ -60,6 +61,7 @@ def build(cfg, backend, sd, tmp_path):
                    if k not in ("num_layers", "bias", "bidirectional", "proj_size")}
         return cls.from_state_dict(sd, device=backend, dtype=cfg.dtype, **options)
     if how == "onnx":
+        pytest.importorskip("onnx", reason="from_onnx and to_onnx need the onnx package")
         source = cls.from_state_dict(sd, dtype=cfg.dtype, batch_first=cfg.batch_first, **cfg.cell)
         path = tmp_path / f"{cfg.id}.onnx"
         source.to_onnx(str(path))

@@ -37,15 +37,14 @@ def reference_outputs(cfg, sd, x, state, lengths):
 
 
 def _semantics(cfg, sd, x_tm, states, lengths):
+    """(y, h_n, c_n) of the reference with ONNX's options (the case's activations and clip)."""
     options = dict(cfg.onnx_options)
     direction = options.pop("direction", "forward")
     direction = "bidirectional" if cfg.bidirectional else direction
-    if "activations" not in options and cfg.cell.get("nonlinearity") == "relu":
-        options["activations"] = ["Relu"]
     h0, c0 = (states + [None, None])[:2]
+    lbr = cfg.cell.get("linear_before_reset", True)
     return semantics_reference.run(cfg.kind, sd, x_tm, num_layers=cfg.num_layers, direction=direction, h0=h0,
-                                   c0=c0, lengths=lengths, linear_before_reset=cfg.cell.get("linear_before_reset",
-                                                                                            True), **options)
+                                   c0=c0, lengths=lengths, linear_before_reset=lbr, **options)
 
 
 def loss(outputs, weights):
