@@ -21,31 +21,41 @@ DEVICES = ("cpu", "gpu", "auto")
 GPU_EXTRAS = "pip install 'rnnkern[gpu-cuda12]' (CUDA 12) or 'rnnkern[gpu-cuda13]' (CUDA 13)"
 
 
-@functools.lru_cache(maxsize=None)
-def _gpu_backend():
-    """The CuPy backend, or DeviceUnavailableError saying why it cannot be used."""
+def _find_cupy():
+    """(cupy, None) when CuPy imports and sees a CUDA device, else (None, what is wrong): the words that
+    follow the device's name in the DeviceUnavailableError, which ``_gpu_backend`` names."""
     try:
         import cupy
     except ImportError as exc:
-        raise DeviceUnavailableError(
-            "device='gpu' needs CuPy, which is not installed "
-            f"({exc}); install it with: {GPU_EXTRAS}"
-        ) from None
+        return None, f" needs CuPy, which is not installed ({exc}); install it with: {GPU_EXTRAS}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError without a driver, or a broken install
-        raise DeviceUnavailableError(
-            f"device='gpu': CuPy {cupy.__version__} is installed but no CUDA device is usable "
-            f"({type(exc).__name__}: {exc}); check the NVIDIA driver (nvidia-smi) and that the "
-            "CuPy wheel matches the CUDA version, or use device='cpu' / device='auto'"
-        ) from None
+        return None, (f": CuPy {cupy.__version__} is installed but no CUDA device is usable "
+                      f"({type(exc).__name__}: {exc}); check the NVIDIA driver (nvidia-smi) and that the "
+                      "CuPy wheel matches the CUDA version, or use device='cpu' / device='auto'")
     if count == 0:
-        raise DeviceUnavailableError(
-            f"device='gpu': CuPy {cupy.__version__} found no CUDA device; use device='cpu' or device='auto'"
-        )
+        return None, f": CuPy {cupy.__version__} found no CUDA device; use device='cpu' or device='auto'"
+    return cupy, None
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_backend(cupy):
+    """The backend on ``cupy``, made once per module (so every "gpu" is the same object)."""
     from ._cupy import CupyBackend
 
     return CupyBackend(cupy)
+
+
+def _gpu_backend(device="gpu"):
+    """The CuPy backend, or DeviceUnavailableError saying why it cannot be used, which names ``device``
+    as the caller typed it: device='gpu', or device='cuda' (the GPU) for torch's names. A failure is
+    probed again on the next call (CuPy may have been installed or set up since)."""
+    cupy, problem = _find_cupy()
+    if problem is not None:
+        named = f"device={device!r}" + ("" if device == "gpu" else " (the GPU)")
+        raise DeviceUnavailableError(named + problem)
+    return _cupy_backend(cupy)
 
 
 def gpu_unavailable_reason():
@@ -131,12 +141,7 @@ def get_backend(device):
     if device == "cpu":
         return _CPU
     if device in GPU_ALIASES:
-        try:
-            return _gpu_backend()
-        except DeviceUnavailableError as exc:
-            if device == "gpu":
-                raise
-            raise DeviceUnavailableError(str(exc).replace("device='gpu'", f"device={device!r} (the GPU)", 1)) from None
+        return _gpu_backend(device)
     return _CPU if gpu_unavailable_reason() else _gpu_backend()
 
 
