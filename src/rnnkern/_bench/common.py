@@ -69,4 +69,3 @@ def step_cells(cells, x, zeros, stack, lstm):
             hs.append(h)
         y = stack(hs)
     return y
-
