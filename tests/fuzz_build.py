@@ -66,7 +66,7 @@ def build(cfg, backend, sd, tmp_path):
         source = cls.from_state_dict(sd, dtype=cfg.dtype, batch_first=cfg.batch_first, **cfg.cell)
         path = tmp_path / f"{cfg.id}.onnx"
         with warnings.catch_warnings():  # the float64 export warns that ONNX Runtime needs float32
-            warnings.filterwarnings("ignore", "this layer is float64", UserWarning)
+            warnings.filterwarnings("ignore", ".*this layer is float64", UserWarning)
             source.to_onnx(str(path))
         nodes = list(range(cfg.num_layers)) if cfg.num_layers > 1 else None  # to_onnx: one node per layer
         return cls.from_onnx(str(path), nodes, device=backend, dtype=cfg.dtype)
