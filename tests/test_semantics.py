@@ -17,7 +17,7 @@ PER = {"RNN": 1, "GRU": 2, "LSTM": 3}
 
 def cpu_steps(device, seed, every=8):
     """The device to build on: on the CPU every ``every``-th configuration runs the default CPU backend
-    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy variant steps
+    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy steps
     (cpu_backend("numpy")); test_numba_variant.py checks numba's against NumPy's for variants covering
     every activation and option."""
     if device != "cpu" or seed % every == 0:
@@ -347,8 +347,8 @@ def test_cell_gradients_match_finite_differences(seed, device):
 
 
 def test_proj_size_combines_with_activations_clip_and_input_forget(device):
-    """The projection wraps the variant recurrence: finite differences through both; and with a clip too
-    wide to bite and the default activations, the variant path equals the default one."""
+    """The projection wraps the LSTM recurrence with options: finite differences through both; and with a
+    clip too wide to bite and the default activations, that path equals the default one."""
     rng = np.random.default_rng(5)
     lstm = rnnkern.LSTM(3, 4, proj_size=2, bidirectional=True, device=device, dtype="float64", seed=3, clip=0.7,
                         input_forget=True, activations=["HardSigmoid", "Softsign", "Elu"])
