@@ -7,6 +7,12 @@ the backend's device (contiguous, strided or transposed views) and returns host 
 
 import numpy as np
 
+from rnnkern._semantics import default_math
+
+# each step runs its cell's default math (the fused kernels of kernels/*.cuh)
+_MATH = {"rnn_tanh": default_math("RNN", "tanh"), "rnn_relu": default_math("RNN", "relu"),
+         "lstm": default_math("LSTM"), "gru": default_math("GRU")}
+
 # Forward steps (inference); their outputs must stay finite for any finite input.
 STEPS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_nobias", "gru_two_phase"]
 # Training: forward steps that keep the activations, and the backward steps.
@@ -65,9 +71,9 @@ def run(backend, xp, step, values, layout=contiguous, alias=False):
     out = {"h": a["h_prev"] if alias else fresh()}
     if step.startswith("rnn_backward"):
         out = {"da": fresh()}
-        backend.rnn_backward(a["h"], a["dh"], out["da"], step.rsplit("_", 1)[1])
+        backend.rnn_backward(_MATH["rnn_" + step.rsplit("_", 1)[1]], a["h"], a["dh"], out["da"])
     elif step.startswith("rnn"):
-        backend.rnn_step(a["gx"], a["gh"], out["h"], step[4:])
+        backend.rnn_step(_MATH[step], a["gx"], a["gh"], out["h"])
     elif step.startswith("lstm"):
         _lstm(backend, step, a, out, fresh, alias)
     elif "backward" in step:
@@ -81,33 +87,34 @@ def _lstm(backend, step, a, out, fresh, alias):
     if step == "lstm_backward":
         out.clear()
         out.update(da=fresh(4), dc_prev=a["dc"] if alias else fresh())
-        backend.lstm_backward(a["acts"], a["c_prev"], a["c"], a["dh"], a["dc"], out["da"], out["dc_prev"])
+        backend.lstm_backward(_MATH["lstm"], a["acts"], a["c_prev"], a["c"], a["dh"], a["dc"], None, out["da"],
+                              out["dc_prev"])
         return
     out["c"] = a["c_prev"] if alias else fresh()
     if step == "lstm":
-        backend.lstm_step(a["gx"], a["gh"], a["c_prev"], out["h"], out["c"])
+        backend.lstm_step(_MATH["lstm"], a["gx"], a["gh"], a["c_prev"], None, out["h"], out["c"])
     else:
-        backend.lstm_step_train(a["gx"], a["gh"], a["c_prev"], out["h"], out["c"])
+        backend.lstm_step(_MATH["lstm"], a["gx"], a["gh"], a["c_prev"], None, out["h"], out["c"], train=True)
         out["acts"] = a["gh"]
 
 
 def _gru(backend, step, a, out, fresh):
-    b_hn = None if "nobias" in step else a["b_hn"]
+    b_hn, m = None if "nobias" in step else a["b_hn"], _MATH["gru"]
     if step == "gru_two_phase" or step == "gru_two_phase_train":
         out["rh"] = fresh()
-        backend.gru_reset(a["gx"], a["gh"], a["h_prev"], out["rh"])
+        backend.gru_reset(m, a["gx"], a["gh"], a["h_prev"], out["rh"])
         if step == "gru_two_phase":
-            backend.gru_update(a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
+            backend.gru_update(m, a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
             out["r"] = a["gh"][:, :a["h_prev"].shape[1]]  # training saves r from here
         else:
-            backend.gru_update_train(a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
+            backend.gru_update(m, a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"], train=True)
             out.update(rz=a["gh"], n=a["gh_n"])
     elif step.endswith("train"):
         out["ghn"] = fresh()
-        backend.gru_step_train(a["gx"], a["gh"], b_hn, a["h_prev"], out["h"], out["ghn"])
+        backend.gru_step(m, a["gx"], a["gh"], b_hn, a["h_prev"], out["h"], out["ghn"])
         out["acts"] = a["gh"]
     else:
-        backend.gru_step(a["gx"], a["gh"], b_hn, a["h_prev"], out["h"])
+        backend.gru_step(m, a["gx"], a["gh"], b_hn, a["h_prev"], out["h"])
 
 
 def _gru_backward(backend, step, a, out, fresh, H):
@@ -115,10 +122,12 @@ def _gru_backward(backend, step, a, out, fresh, H):
     out.update(dgx=fresh(3), direct=fresh())
     if step == "gru_backward":
         out["dgh"] = fresh(3)
-        backend.gru_backward(a["acts"], a["ghn"], a["h_prev"], a["dh"], out["dgx"], out["dgh"], out["direct"])
-    else:  # as _bptt does: z from the saved (r, z), n saved apart
-        backend.gru_backward_update(a["acts"][:, H:2 * H], a["n"], a["h_prev"], a["dh"], out["dgx"], out["direct"])
-        backend.gru_backward_reset(a["acts"][:, :H], a["h_prev"], a["d_rh"], out["dgx"], out["direct"])
+        backend.gru_backward(_MATH["gru"], a["acts"], a["ghn"], a["h_prev"], a["dh"], out["dgx"], out["dgh"],
+                             out["direct"])
+    else:  # as the recurrence does: z from the saved (r, z), n saved apart
+        m = _MATH["gru"]
+        backend.gru_backward_update(m, a["acts"][:, H:2 * H], a["n"], a["h_prev"], a["dh"], out["dgx"], out["direct"])
+        backend.gru_backward_reset(m, a["acts"][:, :H], a["h_prev"], a["d_rh"], out["dgx"], out["direct"])
 
 
 # Fused kernel vs unfused ufuncs on the same device: only FMA contraction and rounding order differ.
