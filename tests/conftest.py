@@ -10,11 +10,13 @@ import collections
 import numpy as np
 import pytest
 
+import cellmath_standin
 import hypothesis_fallback
 from pytest_deadline import pytest_runtest_protocol  # noqa: F401 (a hook: RNNKERN_TEST_DEADLINE)
 from rnnkern._backend import gpu_unavailable_reason
 
 HYPOTHESIS_MISSING = hypothesis_fallback.install()  # before any test module imports it
+cellmath_standin.install()  # REMOVE AT THE MERGE OF ISSUE 16: _semantics.CellMath stand-in
 
 GPU_REASON = gpu_unavailable_reason()
 requires_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"no usable GPU: {GPU_REASON}")
@@ -30,13 +32,12 @@ CPU_DTYPES = ["float32", "float64"]
 def host(tmp_path_factory):
     """(CupyBackend on kernel_host.fake_cupy, running the kernels' g++ builds; the fake; the dtypes built)."""
     import kernel_host
-    from rnnkern._backend._cupy import CupyBackend
 
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
     lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
-    fake = kernel_host.fake_cupy(lib)
-    return CupyBackend(fake), fake, dtypes
+    backend = kernel_host.host_backend(lib)
+    return backend, backend.xp, dtypes
 
 
 @pytest.fixture(params=DEVICES)
