@@ -64,12 +64,19 @@ def test_the_variants_cover_every_activation_and_option():
     assert len({_kernels.kernel_name(n, "float32") for n in NAMES}) == len(NAMES)
 
 
-@pytest.mark.skipif(_nvrtc.unavailable_reason() is not None, reason=f"NVRTC unavailable: {_nvrtc.unavailable_reason()}")
+NVRTC_MAJORS = _nvrtc.available_majors()
+CUDA_MAJORS = [pytest.param(m, id=f"cuda{m}", marks=pytest.mark.skipif(
+    m not in NVRTC_MAJORS, reason=f"NVRTC of CUDA {m} not installed: pip install {_nvrtc.WHEELS[m]}"))
+    for m in _nvrtc.MAJORS]
+
+
+@pytest.mark.parametrize("major", CUDA_MAJORS)
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 @pytest.mark.parametrize("dtype", _kernels.DTYPES)
-def test_variants_compile_with_nvrtc(dtype):
+def test_variants_compile_with_nvrtc(dtype, arch, major):
     def compile_one(name):
         try:
-            _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", "sm_80")
+            _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch, major=major)
         except _nvrtc.NvrtcCompileError as exc:
             return f"{name}: {exc.log}"
         return None
