@@ -1,8 +1,8 @@
-"""STAND-IN, TO BE REMOVED AT THE MERGE OF ISSUE 16 (with its `install()` call in conftest.py).
+"""STAND-IN, TO BE REMOVED AT THE MERGE OF ISSUE 16 (with its import in conftest.py).
 
 The contract's ``CellMath`` and ``default_math`` (ISSUE16_SPEC.md section 1) are written in
 ``rnnkern._semantics`` on the NumPy/recurrence branch. Until the branches meet, the CUDA branch's tests
-put this copy of them there (only where they are missing), so that ``rnnkern._kernels`` can build its
+put this copy of them there on import (only where they are missing), so that ``rnnkern._kernels`` can build its
 default kernels and the tests can name option combinations. Same fields as today's ``Variant``."""
 
 from typing import NamedTuple, Optional
@@ -45,3 +45,6 @@ def from_variant(variant):
 def install():
     if not hasattr(_semantics, "default_math"):
         _semantics.CellMath, _semantics.default_math = CellMath, default_math
+
+
+install()  # on import: conftest.py imports this module before any test module imports rnnkern._kernels
