@@ -32,13 +32,12 @@ CPU_DTYPES = ["float32", "float64"]
 def host(tmp_path_factory):
     """(CupyBackend on kernel_host.fake_cupy, running the kernels' g++ builds; the fake; the dtypes built)."""
     import kernel_host
-    from rnnkern._backend._cupy import CupyBackend
 
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
     lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
-    fake = kernel_host.fake_cupy(lib)
-    return CupyBackend(fake), fake, dtypes
+    backend = kernel_host.host_backend(lib)
+    return backend, backend.xp, dtypes
 
 
 @pytest.fixture(params=DEVICES)
