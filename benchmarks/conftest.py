@@ -7,7 +7,7 @@
     RNNKERN_BENCH_ROUNDS    timed rounds per benchmark (default 5, after one warm-up round)
 
 Select further with -k, e.g. ``-k "default and lstm and not article"``. Unlike ``rnnkern bench``,
-pytest-benchmark times one variant after another, not in alternation, and on the GPU it times
+pytest-benchmark times one contender after another, not in alternation, and on the GPU it times
 wall clock around a synchronised call rather than with CUDA events.
 """
 
@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from rnnkern._bench import CONFIGS, BenchConfig, build_variants
+from rnnkern._bench import CONFIGS, BenchConfig, build_contenders
 
 SELECTED_CONFIGS = [c.strip() for c in os.environ.get("RNNKERN_BENCH_CONFIGS", "small,default").split(",") if c.strip()]
 DEVICE = os.environ.get("RNNKERN_BENCH_DEVICE", "auto")
@@ -54,9 +54,9 @@ def bench_device():
 
 
 @pytest.fixture(scope="session")
-def built_variants(bench_device):
-    """build(config name, cell) -> (config, {name: Variant}, {name: why skipped}), the last one cached,
-    so that the variants of one configuration and cell share their weights and input."""
+def built_contenders(bench_device):
+    """build(config name, cell) -> (config, {name: Contender}, {name: why skipped}), the last one cached,
+    so that the contenders of one configuration and cell share their weights and input."""
     cache = {}
 
     def build(config, cell):
@@ -64,8 +64,8 @@ def built_variants(bench_device):
         if key not in cache:
             cache.clear()
             cfg = BenchConfig(cell=cell, device=bench_device, dtype=DTYPE, **CONFIGS[config])
-            variants, skipped = build_variants(cfg)
-            cache[key] = (cfg, {v.name: v for v in variants}, skipped)
+            contenders, skipped = build_contenders(cfg)
+            cache[key] = (cfg, {c.name: c for c in contenders}, skipped)
         return cache[key]
 
     return build

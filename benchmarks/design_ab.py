@@ -17,7 +17,7 @@ import rnnkern
 from rnnkern import _sequence
 from rnnkern._backend import _numba, cpu_backend
 from rnnkern._bench.timing import measure
-from rnnkern._bench.variants import Variant
+from rnnkern._bench import Contender
 
 NAMES = ("LSTM", "GRU", "RNN")
 
@@ -40,31 +40,33 @@ def _layer(kind, B, H, T=100, **kw):
 
 
 def pairs(what):
-    """(label, variant a, variant b) to compare."""
+    """(label, contender a, contender b) to compare."""
     for kind in NAMES:
         if what == "kernels":
             for B, H in ((64, 512), (1, 256)):
                 a, x = _layer(kind, B, H, device=cpu_backend("numba"))
                 b = getattr(rnnkern, kind).from_state_dict(a.state_dict(), device=cpu_backend("numpy"))
-                yield (f"{kind} B={B} H={H}", Variant("numba", _with(_numba, "LOOP_MAX_BATCH", 0, lambda: a(x)), "host"),
-                       Variant("numpy", lambda: b(x), "host"))
+                yield (f"{kind} B={B} H={H}",
+                       Contender("numba", _with(_numba, "LOOP_MAX_BATCH", 0, lambda: a(x)), "host"),
+                       Contender("numpy", lambda: b(x), "host"))
         elif what == "loop":
             for B, H in ((1, 256), (8, 256), (16, 512), (64, 512)):
                 a, x = _layer(kind, B, H)
-                yield (f"{kind} B={B} H={H}", Variant("compiled", _with(_numba, "LOOP_MAX_BATCH", 10**9, lambda: a(x)), "host"),
-                       Variant("python", _with(_numba, "LOOP_MAX_BATCH", 0, lambda: a(x)), "host"))
+                yield (f"{kind} B={B} H={H}",
+                       Contender("compiled", _with(_numba, "LOOP_MAX_BATCH", 10**9, lambda: a(x)), "host"),
+                       Contender("python", _with(_numba, "LOOP_MAX_BATCH", 0, lambda: a(x)), "host"))
         elif what == "layout":
             for B, H in ((64, 512), (1, 256)):
                 a, x = _layer(kind, B, H)
                 b, _ = _layer(kind, B, H)
                 b._params = {k: np.ascontiguousarray(v) for k, v in b._params.items()}  # PyTorch's row-major
-                yield (f"{kind} B={B} H={H}", Variant("col-major", lambda: a(x), "host"),
-                       Variant("row-major", lambda: b(x), "host"))
+                yield (f"{kind} B={B} H={H}", Contender("col-major", lambda: a(x), "host"),
+                       Contender("row-major", lambda: b(x), "host"))
         elif what == "chunks":
             for B, H in ((64, 512), (1, 256)):
                 a, x = _layer(kind, B, H)
-                yield (f"{kind} B={B} H={H}", Variant("chunked", lambda: a(x), "host"),
-                       Variant("one GEMM", _with(_sequence, "CHUNK_ROWS", 10**12, lambda: a(x)), "host"))
+                yield (f"{kind} B={B} H={H}", Contender("chunked", lambda: a(x), "host"),
+                       Contender("one GEMM", _with(_sequence, "CHUNK_ROWS", 10**12, lambda: a(x)), "host"))
 
 
 def main(whats, repeat=9):

@@ -107,8 +107,8 @@ def _gpu_properties():
 
 
 def _torch():
-    from rnnkern._bench import machine, torch_variants
-    if not torch_variants.setup("gpu"):  # configures torch as the benchmark does: TF32 off
+    from rnnkern._bench import machine, torch_contenders
+    if not torch_contenders.setup("gpu"):  # configures torch as the benchmark does: TF32 off
         return "not importable: the torch baselines will be left out"
     import torch
     return {"version": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),

@@ -12,13 +12,13 @@ import numpy as np
 import rnnkern
 from rnnkern._bench import CONFIGS
 from rnnkern._bench.timing import measure
-from rnnkern._bench.torch_variants import setup
-from rnnkern._bench.variants import Variant
+from rnnkern._bench.torch_contenders import setup
+from rnnkern._bench import Contender
 
 NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
-def variants(cell, cfg):
+def contenders(cell, cfg):
     import torch
 
     setup("cpu")
@@ -39,14 +39,14 @@ def variants(cell, cfg):
         xt.grad = None
         module(xt)[0].backward(dyt)
 
-    return [Variant("rnnkern", ours, "host"), Variant("torch", theirs, "host")]
+    return [Contender("rnnkern", ours, "host"), Contender("torch", theirs, "host")]
 
 
 def main(config="default", repeat=7):
     cfg = CONFIGS[config]
     print(f"training (forward_train + backward vs torch forward + backward), config {config}: {cfg}")
     for cell in ("lstm", "gru", "rnn"):
-        times = measure(variants(cell, cfg), repeat=repeat, warmup=1, pause=0.2)
+        times = measure(contenders(cell, cfg), repeat=repeat, warmup=1, pause=0.2)
         med = {k: statistics.median(v) for k, v in times.items()}
         mins = {k: min(v) for k, v in times.items()}
         print(f"  {cell:<5} rnnkern median {med['rnnkern']:9.2f} ms (min {mins['rnnkern']:9.2f})   torch median "

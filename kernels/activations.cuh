@@ -1,7 +1,11 @@
 // rnnkern: ONNX's recurrent activations, f(x; A, B) as the ONNX operator of each name defines it,
-// and their derivatives at the pre-activation x (rk_dact_*), which the variant backward kernels
-// use (kernels/variant.cuh). rnnkern/_activations.py holds the same table for the CPU.
-// A and B are alpha and beta (ignored by activations without them).
+// and their derivatives at the pre-activation x (rk_dact_*), which the cell templates' backward
+// uses when a training step saved pre-activations (kernels/cellmath.cuh). rnnkern/_activations.py
+// holds the same table for the CPU. A and B are alpha and beta (ignored by activations without them).
+//
+// Three activations also have a derivative from their *output* y = f(x), times an incoming
+// gradient d (rk_dout_*): the form the default kernels use, where a training step saves the
+// activations. Each is written as the default kernels always wrote it.
 #ifndef RK_COMMON_CUH
 #include "common.cuh"
 #endif
@@ -73,6 +77,12 @@ template <typename C> RK_FUNC C rk_dact_softplus(C x, C, C) { return rk_sigmoid(
 
 template <typename C> RK_FUNC C rk_act_affine(C x, C a, C b) { return a * x + b; }
 template <typename C> RK_FUNC C rk_dact_affine(C, C a, C) { return a; }
+
+// d * f'(x) from y = f(x): sigmoid s*(1-s), tanh 1-t*t; ReLU is a select, as torch's
+// threshold_backward: y <= 0 gives 0 even where d is NaN or infinite, and a NaN y passes d.
+template <typename C> RK_FUNC C rk_dout_sigmoid(C y, C d) { return d * rk_dsigmoid(y); }
+template <typename C> RK_FUNC C rk_dout_tanh(C y, C d) { return d * (C(1) - y * y); }
+template <typename C> RK_FUNC C rk_dout_relu(C y, C d) { return y <= C(0) ? C(0) : d; }
 
 // The cell clip: clamp to [-t, t], and its derivative (1 inside, 0 where it clamps).
 template <typename C> RK_FUNC C rk_clip(C x, C t) { return x < -t ? -t : (x > t ? t : x); }

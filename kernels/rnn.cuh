@@ -1,26 +1,23 @@
-// rnnkern: the Elman RNN step, h = act(gx + gh), the add and the activation in one pass.
-// gx = x @ W_ih^T + b_ih + b_hh (biases folded in), gh = h_prev @ W_hh^T.
-#ifndef RK_COMMON_CUH
-#include "common.cuh"
+// rnnkern: the Elman RNN step, h = f(clip(gx + gh)), the add and the activation in one pass, and its
+// backward. gx = x @ W_ih^T + b_ih + b_hh (biases folded in), gh = h_prev @ W_hh^T. V: the traits
+// (kernels/cellmath.cuh); the defaults are tanh or relu, no clip, and save the activation (h itself,
+// so a training step writes nothing more); otherwise training keeps a = gx + gh.
+#ifndef RK_CELLMATH_CUH
+#include "cellmath.cuh"
 #endif
+#ifndef RK_RNN_CUH  // several kernels may share a translation unit (the host tests)
+#define RK_RNN_CUH
 
-template <typename C>
-RK_FUNC void rk_rnn_tanh(C gx, C gh, C& h) {
-  h = rk_tanh(gx + gh);
+template <class V, typename C>
+RK_FUNC void rk_rnn_step(C gx, C gh, C& a, C& h) {
+  a = gx + gh;
+  h = rk_f<V>(a);
 }
 
-template <typename C>
-RK_FUNC void rk_rnn_relu(C gx, C gh, C& h) {
-  h = rk_relu(gx + gh);
+// Backward: da = dh * f'(a), from the gate form s (h or a).
+template <class V, typename C>
+RK_FUNC void rk_rnn_backward(C s, C dh, C& da) {
+  da = rk_df_of<V>(s, dh);
 }
 
-// Backward: da = dh * act'(a), from the output h = act(a): 1 - h^2 (tanh); relu: 0 where h <= 0, else dh.
-template <typename C>
-RK_FUNC void rk_rnn_backward_tanh(C h, C dh, C& da) {
-  da = (C(1) - h * h) * dh;
-}
-
-template <typename C>
-RK_FUNC void rk_rnn_backward_relu(C h, C dh, C& da) {
-  da = h <= C(0) ? C(0) : dh;  // torch's threshold_backward: a NaN output (NaN <= 0 is false) passes dh
-}
+#endif  // RK_RNN_CUH

@@ -1,5 +1,6 @@
 """Shared fixtures: every numerical test runs per device x dtype, with a tolerance per dtype.
 
+Any error text that a BLAS library writes fails the test (tests/blas_output.py).
 The GPU half is skipped where no CUDA device is usable; the summary prints each distinct skip
 reason once, with a count. ``pytest -m gpu`` (``make test-gpu``) stops at once, with one line
 and a nonzero exit, where no GPU is usable: skipping everything must not pass.
@@ -15,6 +16,7 @@ from pytest_deadline import pytest_runtest_protocol  # noqa: F401 (a hook: RNNKE
 from rnnkern._backend import gpu_unavailable_reason
 
 HYPOTHESIS_MISSING = hypothesis_fallback.install()  # before any test module imports it
+pytest_plugins = ["blas_output"]  # a BLAS library's error text fails the test that caused it
 
 GPU_REASON = gpu_unavailable_reason()
 requires_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"no usable GPU: {GPU_REASON}")
@@ -30,13 +32,12 @@ CPU_DTYPES = ["float32", "float64"]
 def host(tmp_path_factory):
     """(CupyBackend on kernel_host.fake_cupy, running the kernels' g++ builds; the fake; the dtypes built)."""
     import kernel_host
-    from rnnkern._backend._cupy import CupyBackend
 
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
     lib, dtypes = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels"))
-    fake = kernel_host.fake_cupy(lib)
-    return CupyBackend(fake), fake, dtypes
+    backend = kernel_host.host_backend(lib)
+    return backend, backend.xp, dtypes
 
 
 @pytest.fixture(params=DEVICES)

@@ -2,7 +2,8 @@
 
 Shared by the host-compiled kernel tests (test_kernels.py, xp = NumPy) and the GPU tests
 (test_gpu_backend.py, xp = CuPy). Values are drawn on the host; ``run`` lays them out on
-the backend's device (contiguous, strided or transposed views) and returns host copies.
+the backend's device (contiguous, strided or transposed views), runs the step through the backend's
+step API at the step's default CellMath (or the one given) and returns host copies.
 """
 
 import numpy as np
@@ -32,7 +33,7 @@ def draw(step, B, H, dtype, rng, extreme=False):
             "dh": sample(B, H), "dc": sample(B, H), "d_rh": sample(B, H), "ghn": sample(B, H),
             # activations: sigmoid outputs in (0, 1), tanh outputs in (-1, 1)
             "acts": rng.uniform(0, 1, (B, k * H)).astype(dtype), "h": rng.uniform(-1, 1, (B, H)).astype(dtype),
-            "n": rng.uniform(-1, 1, (B, H)).astype(dtype)}
+            "n": rng.uniform(-1, 1, (B, H)).astype(dtype), "p": sample(3 * H)}  # p: the LSTM's peepholes
 
 
 def contiguous(xp, values):
@@ -53,10 +54,21 @@ def transposed(xp, values):
 LAYOUTS = {"contiguous": contiguous, "strided": strided, "transposed": transposed}
 
 
-def run(backend, xp, step, values, layout=contiguous, alias=False):
-    """Run ``step`` on ``backend``; {output name: host copy}. ``alias``: h_out is h_prev, c_out is c_prev
-    (dc_prev_out is dc in backward)."""
+def default_math(step):
+    """The default CellMath of ``step``'s cell (rnn_*: its nonlinearity)."""
+    from rnnkern._semantics import default_math as default
+
+    kind = step.split("_")[0].upper()
+    return default("RNN", step.rsplit("_", 1)[1]) if kind == "RNN" else default(kind)
+
+
+def run(backend, xp, step, values, layout=contiguous, alias=False, math=None):
+    """Run ``step`` on ``backend`` at CellMath ``math`` (None: the step's default); {output name: host
+    copy}. ``alias``: h_out is h_prev, c_out is c_prev (dc_prev_out is dc in backward). Training steps
+    return the gates gh holds afterwards (in gate form); an RNN step named *_train as well."""
+    m = default_math(step) if math is None else math
     a = {k: layout(xp, v) if v.ndim == 2 else xp.asarray(np.array(v)) for k, v in values.items()}
+    a["p"] = a["p"] if m.peephole else None
     B, H = values["h_prev"].shape
 
     def fresh(width=1):  # NaN, so that an element a kernel forgets to write shows
@@ -65,60 +77,61 @@ def run(backend, xp, step, values, layout=contiguous, alias=False):
     out = {"h": a["h_prev"] if alias else fresh()}
     if step.startswith("rnn_backward"):
         out = {"da": fresh()}
-        backend.rnn_backward(a["h"], a["dh"], out["da"], step.rsplit("_", 1)[1])
+        backend.rnn_backward(m, a["h"], a["dh"], out["da"])
     elif step.startswith("rnn"):
-        backend.rnn_step(a["gx"], a["gh"], out["h"], step[4:])
+        train = step.endswith("train")
+        backend.rnn_step(m, a["gx"], a["gh"], out["h"], train)
+        if train and not m.saves_activations:
+            out["pre"] = a["gh"]
     elif step.startswith("lstm"):
-        _lstm(backend, step, a, out, fresh, alias)
+        _lstm(backend, m, step, a, out, fresh, alias)
     elif "backward" in step:
-        _gru_backward(backend, step, a, out, fresh, H)
+        _gru_backward(backend, m, step, a, out, fresh, H)
     else:
-        _gru(backend, step, a, out, fresh)
+        _gru(backend, m, step, a, out, fresh)
     return {k: np.array(backend.to_numpy(v)) for k, v in out.items()}
 
 
-def _lstm(backend, step, a, out, fresh, alias):
+def _lstm(backend, m, step, a, out, fresh, alias):
     if step == "lstm_backward":
         out.clear()
         out.update(da=fresh(4), dc_prev=a["dc"] if alias else fresh())
-        backend.lstm_backward(a["acts"], a["c_prev"], a["c"], a["dh"], a["dc"], out["da"], out["dc_prev"])
+        backend.lstm_backward(m, a["acts"], a["c_prev"], a["c"], a["dh"], a["dc"], a["p"], out["da"], out["dc_prev"])
         return
     out["c"] = a["c_prev"] if alias else fresh()
-    if step == "lstm":
-        backend.lstm_step(a["gx"], a["gh"], a["c_prev"], out["h"], out["c"])
-    else:
-        backend.lstm_step_train(a["gx"], a["gh"], a["c_prev"], out["h"], out["c"])
+    backend.lstm_step(m, a["gx"], a["gh"], a["c_prev"], a["p"], out["h"], out["c"], step == "lstm_train")
+    if step == "lstm_train":
         out["acts"] = a["gh"]
 
 
-def _gru(backend, step, a, out, fresh):
+def _gru(backend, m, step, a, out, fresh):
     b_hn = None if "nobias" in step else a["b_hn"]
     if step == "gru_two_phase" or step == "gru_two_phase_train":
         out["rh"] = fresh()
-        backend.gru_reset(a["gx"], a["gh"], a["h_prev"], out["rh"])
+        backend.gru_reset(m, a["gx"], a["gh"], a["h_prev"], out["rh"])
         if step == "gru_two_phase":
-            backend.gru_update(a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
+            backend.gru_update(m, a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
             out["r"] = a["gh"][:, :a["h_prev"].shape[1]]  # training saves r from here
         else:
-            backend.gru_update_train(a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"])
+            backend.gru_update(m, a["gx"], a["gh"], a["gh_n"], a["h_prev"], out["h"], True)
             out.update(rz=a["gh"], n=a["gh_n"])
     elif step.endswith("train"):
         out["ghn"] = fresh()
-        backend.gru_step_train(a["gx"], a["gh"], b_hn, a["h_prev"], out["h"], out["ghn"])
+        backend.gru_step(m, a["gx"], a["gh"], b_hn, a["h_prev"], out["h"], out["ghn"])
         out["acts"] = a["gh"]
     else:
-        backend.gru_step(a["gx"], a["gh"], b_hn, a["h_prev"], out["h"])
+        backend.gru_step(m, a["gx"], a["gh"], b_hn, a["h_prev"], out["h"])
 
 
-def _gru_backward(backend, step, a, out, fresh, H):
+def _gru_backward(backend, m, step, a, out, fresh, H):
     out.clear()
     out.update(dgx=fresh(3), direct=fresh())
     if step == "gru_backward":
         out["dgh"] = fresh(3)
-        backend.gru_backward(a["acts"], a["ghn"], a["h_prev"], a["dh"], out["dgx"], out["dgh"], out["direct"])
+        backend.gru_backward(m, a["acts"], a["ghn"], a["h_prev"], a["dh"], out["dgx"], out["dgh"], out["direct"])
     else:  # as _bptt does: z from the saved (r, z), n saved apart
-        backend.gru_backward_update(a["acts"][:, H:2 * H], a["n"], a["h_prev"], a["dh"], out["dgx"], out["direct"])
-        backend.gru_backward_reset(a["acts"][:, :H], a["h_prev"], a["d_rh"], out["dgx"], out["direct"])
+        backend.gru_backward_update(m, a["acts"][:, H:2 * H], a["n"], a["h_prev"], a["dh"], out["dgx"], out["direct"])
+        backend.gru_backward_reset(m, a["acts"][:, :H], a["h_prev"], a["d_rh"], out["dgx"], out["direct"])
 
 
 # Fused kernel vs unfused ufuncs on the same device: only FMA contraction and rounding order differ.

@@ -4,7 +4,8 @@
 every kernel and dtype (the same preamble and ElementwiseKernel operation the GPU runs)
 into one shared library. ``fake_cupy(lib)`` is a stand-in for the ``cupy`` module whose
 ``ElementwiseKernel`` runs those host functions, so ``CupyBackend`` itself (its gate
-slicing, argument order and kernel table use) can be tested on a machine without a GPU.
+slicing, argument order and kernel table use) can be tested on a machine without a GPU:
+``host_backend(lib)`` is that CupyBackend.
 """
 
 import ctypes
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkern import _kernels
+from rnnkern._backend._cupy import CupyBackend
 
 GXX = shutil.which("g++")
 
@@ -39,11 +41,11 @@ def supports_float16(tmpdir):
 
 
 def build(tmpdir, names=None, dtypes=None):
-    """(ctypes.CDLL of every kernel (or those ``names``: variants too) x dtype, the dtypes it holds)."""
+    """(ctypes.CDLL of every default kernel (or those ``names``, from kernel_for) x dtype, the dtypes it holds)."""
     tmpdir = Path(tmpdir)
     dtypes = [d for d in (dtypes or _kernels.DTYPES) if d != "float16" or supports_float16(tmpdir)]
     sources = []
-    if names is not None:  # variants (kernels/variant.cuh, include-guarded): one file per dtype, far faster
+    if names is not None:  # a few kernels (headers and traits include-guarded): one file per dtype, far faster
         for dtype in dtypes:  # a repeated typedef of T to the same type is legal C++
             path = tmpdir / f"variants_{dtype}.cpp"
             path.write_text("".join(_kernels.translation_unit(name, dtype, "host") for name in names))
@@ -65,7 +67,8 @@ def launch(lib, name, ins, outs):
     """Run host kernel ``name`` (dtype from the outputs) like ElementwiseKernel: inputs are
     broadcast to the outputs' 2-D shape, every array indexed by its own strides."""
     spec = _kernels.spec(name)
-    assert len(ins) == len(spec.in_params) and len(outs) == len(spec.outputs), name
+    if len(ins) != len(spec.in_params) or len(outs) != len(spec.outputs):  # as CuPy: a TypeError
+        raise TypeError(f"Wrong number of arguments for {name!r}")
     dtype = outs[0].dtype
     shape = outs[0].shape
     assert len(shape) == 2, "the host wrapper indexes 2-D arrays"
@@ -128,3 +131,8 @@ def fake_cupy(lib):
     fake.ElementwiseKernel = lambda **kw: FakeElementwiseKernel(lib, **kw)
     fake.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
     return fake
+
+
+def host_backend(lib):
+    """CupyBackend over ``fake_cupy(lib)``: the GPU backend's code path on the host-compiled kernels."""
+    return CupyBackend(fake_cupy(lib))

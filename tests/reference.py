@@ -8,7 +8,9 @@ in place, everything is float64. Slow, and meant to be.
 
 Weights are PyTorch-layout: ``weight_ih`` (gates*H, I), ``weight_hh`` (gates*H, H),
 ``bias_ih`` / ``bias_hh`` (gates*H,), gate blocks in PyTorch's order (LSTM: i, f, g, o;
-GRU: r, z, n). Inputs and states of the cells are 2-D: (batch, features).
+GRU: r, z, n). Inputs and states of the cells are 2-D: (batch, features). An LSTM with
+projections (torch's proj_size P) has ``weight_hr`` (P, H) and ``weight_hh`` (4*H, P):
+h = W_hr (o * tanh(c)), and h, h_0 and h_n have P features.
 """
 
 import json
@@ -35,7 +37,7 @@ def relu(a):
 def gate_params(sd, gates, suffix=""):
     """Split PyTorch's stacked tensors into per-gate (W_i, W_h, b_i, b_h); missing biases are zeros."""
     w_ih, w_hh = f64(sd["weight_ih" + suffix]), f64(sd["weight_hh" + suffix])
-    H = w_hh.shape[1]
+    H = w_hh.shape[0] // gates  # not w_hh.shape[1]: with proj_size that is the projection's width
     b_ih = f64(sd["bias_ih" + suffix]) if "bias_ih" + suffix in sd else np.zeros(gates * H)
     b_hh = f64(sd["bias_hh" + suffix]) if "bias_hh" + suffix in sd else np.zeros(gates * H)
     blocks = []
@@ -63,6 +65,8 @@ def lstm_cell(sd, x, h, c, suffix=""):
     o = sigmoid(x @ Wio.T + bio + h @ Who.T + bho)
     c_new = f * c + i * g
     h_new = o * np.tanh(c_new)
+    if "weight_hr" + suffix in sd:  # torch's LSTM with proj_size: h = W_hr (o * tanh(c))
+        h_new = h_new @ f64(sd["weight_hr" + suffix]).T
     return h_new, c_new
 
 
@@ -121,7 +125,8 @@ def layer(kind, sd, x, state=None, lengths=None, num_layers=1, bidirectional=Fal
         x = x.transpose(1, 0, 2)
     T, B, _ = x.shape
     D = 2 if bidirectional else 1
-    H = f64(sd["weight_hh_l0"]).shape[1]
+    H = f64(sd["weight_hh_l0"]).shape[1]  # the width of h: hidden_size, or the LSTM's proj_size
+    C = f64(sd["weight_hh_l0"]).shape[0] // 4  # the LSTM's cell width (hidden_size)
     lengths = [T] * B if lengths is None else [int(n) for n in lengths]
     if kind == "LSTM":
         h0, c0 = (None, None) if state is None else (f64(state[0]), f64(state[1]))
@@ -130,11 +135,11 @@ def layer(kind, sd, x, state=None, lengths=None, num_layers=1, bidirectional=Fal
     if h0 is None:
         h0 = np.zeros((num_layers * D, B, H))
     if c0 is None and kind == "LSTM":
-        c0 = np.zeros((num_layers * D, B, H))
+        c0 = np.zeros((num_layers * D, B, C))
 
     y = np.zeros((T, B, D * H))
     h_n = np.zeros((num_layers * D, B, H))
-    c_n = np.zeros((num_layers * D, B, H))
+    c_n = np.zeros((num_layers * D, B, C)) if kind == "LSTM" else None
     for b in range(B):  # one sequence at a time, only its valid steps
         n = lengths[b]
         seq = x[:n, b, :]  # (n, features) input of the current layer

@@ -1,5 +1,5 @@
 """`rnnkern bench` on a tiny explicit configuration: it runs for every cell, --json writes the
-records, every variant computes the layer's output, and bad arguments fail with a clear message."""
+records, every contender computes the layer's output, and bad arguments fail with a clear message."""
 
 import json
 
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from rnnkern import cli
-from rnnkern._bench import CELLS, VARIANTS, BenchConfig, build_variants, forward_flops
-from rnnkern._bench.variants import to_host
+from rnnkern._bench import CELLS, CONTENDERS, BenchConfig, build_contenders, forward_flops
+from rnnkern._bench.common import to_host
 
 TINY = ["--seq-len", "3", "--batch", "2", "--input-size", "4", "--hidden-size", "5", "--repeat", "1", "--pause", "0"]
 FIELDS = {"cell", "device", "dtype", "seq_len", "batch", "input_size", "hidden_size", "num_layers", "variant",
           "median_ms", "min_ms", "max_ms", "gflops", "ratio_to_torch", "fraction_of_bound", "machine"}
-CPU_VARIANTS = [v for v in VARIANTS if not v.startswith("torch")]  # PyTorch is optional
+CPU_CONTENDERS = [c for c in CONTENDERS if not c.startswith("torch")]  # PyTorch is optional
 TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-11, atol=1e-12)}
 
 
@@ -23,21 +23,21 @@ def bench(*args):
 
 @pytest.mark.parametrize("cell", CELLS + ("all",))
 def test_runs_for_every_cell(cell, capsys):
-    assert bench("--cell", cell, "--variants", ",".join(CPU_VARIANTS)) == 0
+    assert bench("--cell", cell, "--variants", ",".join(CPU_CONTENDERS)) == 0
     out, err = capsys.readouterr()
     for name in CELLS if cell == "all" else (cell,):
         assert f"{name} on cpu, float32, T=3 B=2 I=4 H=5 layers=1" in out
-    for variant in CPU_VARIANTS:
-        assert f"\n  {variant} " in out
+    for contender in CPU_CONTENDERS:
+        assert f"\n  {contender} " in out
     assert "GEMMs only" in out and "CPU:" in out and "NumPy" in out
     assert "round 1/1" in err  # progress goes to stderr
 
 
 def test_json_records(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    assert bench("--cell", "all", "--variants", ",".join(CPU_VARIANTS), "--json", str(path)) == 0
+    assert bench("--cell", "all", "--variants", ",".join(CPU_CONTENDERS), "--json", str(path)) == 0
     records = json.loads(path.read_text())
-    assert isinstance(records, list) and len(records) == len(CELLS) * len(CPU_VARIANTS)
+    assert isinstance(records, list) and len(records) == len(CELLS) * len(CPU_CONTENDERS)
     for record in records:
         assert FIELDS <= record.keys()
         assert (record["seq_len"], record["batch"], record["input_size"], record["hidden_size"]) == (3, 2, 4, 5)
@@ -60,10 +60,10 @@ def test_config_and_overrides(capsys):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("cell", CELLS)
-def test_variants_compute_the_layer_output(cell, num_layers, dtype):
+def test_contenders_compute_the_layer_output(cell, num_layers, dtype):
     cfg = BenchConfig(cell, seq_len=3, batch=2, input_size=4, hidden_size=5, num_layers=num_layers, dtype=dtype)
-    variants, skipped = build_variants(cfg, VARIANTS)
-    outputs = {v.name: v.fn() for v in variants}
+    contenders, skipped = build_contenders(cfg, CONTENDERS)
+    outputs = {c.name: c.fn() for c in contenders}
     assert outputs.pop("blas-bound") is None
     expected = to_host(outputs.pop("rnnkern"))
     assert expected.shape == (3, 2, 5) and expected.dtype == dtype
@@ -80,12 +80,12 @@ def test_flops():
     assert forward_flops(cfg) == 2 * 100 * 64 * 4 * 512 * (512 + 512) * 2
 
 
-def test_torch_variants_match(capsys):
+def test_torch_contenders_match(capsys):
     pytest.importorskip("torch")
     cfg = BenchConfig("gru", seq_len=3, batch=2, input_size=4, hidden_size=5, num_layers=2)
-    variants, skipped = build_variants(cfg, ("rnnkern", "torch", "torch-cell"))
+    contenders, skipped = build_contenders(cfg, ("rnnkern", "torch", "torch-cell"))
     assert not skipped
-    outputs = {v.name: to_host(v.fn()) for v in variants}
+    outputs = {c.name: to_host(c.fn()) for c in contenders}
     for name in ("torch", "torch-cell"):
         np.testing.assert_allclose(outputs[name], outputs["rnnkern"], rtol=1e-5, atol=1e-5, err_msg=name)
     assert bench("--cell", "lstm", "--variants", "rnnkern,torch") == 0
@@ -109,13 +109,13 @@ def test_bad_arguments(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_variants_are_timed_in_alternation():
+def test_contenders_are_timed_in_alternation():
     from rnnkern._bench.timing import measure
-    from rnnkern._bench.variants import Variant
+    from rnnkern._bench import Contender
 
     calls = []
-    variants = [Variant(name, lambda name=name: calls.append(name), "host") for name in "abc"]
-    times = measure(variants, repeat=3, warmup=1)
+    contenders = [Contender(name, lambda name=name: calls.append(name), "host") for name in "abc"]
+    times = measure(contenders, repeat=3, warmup=1)
     assert calls == list("abc" "bca" "cab" "abc")  # round-robin, order rotated each round
     assert {name: len(ms) for name, ms in times.items()} == {"a": 3, "b": 3, "c": 3}
 
@@ -140,14 +140,14 @@ def test_gpu_unavailable_is_reported(capsys):
 
 def test_gpu_torch_baseline_runs_without_tf32():
     torch = pytest.importorskip("torch")
-    from rnnkern._bench import machine, torch_variants
+    from rnnkern._bench import machine, torch_contenders
 
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # cuDNN's default
         info = machine.machine_info("gpu")
         assert "TF32 ON in cudnn and cublas" in "\n".join(machine.format_header(info, "gpu"))
-        assert torch_variants.setup("gpu")
+        assert torch_contenders.setup("gpu")
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
         info = machine.machine_info("gpu")
         assert info["torch"]["tf32"] == {"cudnn": False, "cublas": False}
@@ -210,10 +210,10 @@ def test_default_run_prints_legend_and_one_verdict_per_cell(tmp_path, capsys):
     assert "Threads: " in out
 
 
-def test_full_sweep_runs_every_config_and_variant(capsys):
+def test_full_sweep_runs_every_config_and_contender(capsys):
     sizes = ["--seq-len", "2", "--batch", "2", "--input-size", "3", "--hidden-size", "4"]
     assert cli.main(["bench", "--device", "cpu", "--full", "--cell", "rnn", *sizes, "--repeat", "1",
-                     "--warmup", "0", "--pause", "0", "--variants", ",".join(CPU_VARIANTS)]) == 0
+                     "--warmup", "0", "--pause", "0", "--variants", ",".join(CPU_CONTENDERS)]) == 0
     out = capsys.readouterr().out
     assert out.count("rnn on cpu, float32, T=2 B=2 I=3 H=4") == 3  # default, small, large, sizes overridden
     assert "RNN: rnnkern takes" in out and "[large]" in out
@@ -221,18 +221,38 @@ def test_full_sweep_runs_every_config_and_variant(capsys):
 
 def test_omp_num_threads_is_respected(monkeypatch):
     torch = pytest.importorskip("torch")
-    from rnnkern._bench import machine, torch_variants
+    from rnnkern._bench import machine, torch_contenders
 
     saved = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        torch_variants.setup("cpu")
+        torch_contenders.setup("cpu")
         assert torch.get_num_threads() == 1
         assert "OMP_NUM_THREADS=1 (yours)" in machine.threads_line(machine.machine_info("cpu"))
         monkeypatch.delenv("OMP_NUM_THREADS")
-        torch_variants.setup("cpu")
+        torch_contenders.setup("cpu")
         assert torch.get_num_threads() == machine.usable_cpus()
         assert "PyTorch" in machine.threads_line(machine.machine_info("cpu"))
     finally:
         torch.set_num_threads(saved)
+
+
+def test_the_cli_keeps_its_word_variants(capsys):
+    """Inside the package they are contenders; what users type and read still says variants."""
+    import argparse
+
+    from rnnkern._cli_bench import add_arguments
+
+    parser = argparse.ArgumentParser(prog="rnnkern bench")
+    add_arguments(parser)
+    help_text = " ".join(parser.format_help().split())
+    assert ("--variants LIST comma-separated subset of: rnnkern, rnnkern-cell, unfused, article, torch, torch-cell, "
+            "blas-bound (default: rnnkern,unfused,torch,blas-bound; with --full: all)") in help_text
+    assert "timed rounds per variant" in help_text and "every variant at every configuration" in help_text
+    assert parser.parse_args(["--variants", "torch,rnnkern,torch"]).variants == ["rnnkern", "torch"]
+    assert bench("--cell", "rnn", "--variants", "rnnkern,unfused") == 0
+    captured = capsys.readouterr()
+    assert "variants in alternation" in captured.out and "\n  variant " in captured.out
+    assert "Variants: rnnkern = the layer" in captured.out
+    assert "building 2 variant(s)" in captured.err

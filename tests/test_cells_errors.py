@@ -234,11 +234,11 @@ def test_state_dict_option_of_another_cell(lstm_sd):
 # ------------------------------------------------------------------ the GPU
 @pytest.fixture
 def fresh_gpu_probe(monkeypatch):
-    """Forget the cached answer to "is the GPU usable?" before and after the test, so a faked CuPy is
-    seen, and the real one again afterwards (this teardown runs before monkeypatch's)."""
-    _backend._gpu_backend.cache_clear()
+    """Forget the GPU backends made so far before and after the test, so a faked CuPy is seen, and the
+    real one again afterwards (this teardown runs before monkeypatch's). A failed probe is never kept."""
+    _backend._cupy_backend.cache_clear()
     yield monkeypatch
-    _backend._gpu_backend.cache_clear()
+    _backend._cupy_backend.cache_clear()
 
 
 def fake_cupy(device_count):
@@ -285,6 +285,23 @@ def test_gpu_with_cupy_and_no_device(fresh_gpu_probe):
     fresh_gpu_probe.setitem(sys.modules, "cupy", fake_cupy(0))
     with pytest.raises(rnnkern.DeviceUnavailableError, match=r"CuPy 13.9.9 found no CUDA device"):
         rnnkern.RNNCell(3, 4, device="gpu")
+
+
+@pytest.mark.parametrize("cupy", [None, "no driver", 0], ids=["no-cupy", "no-driver", "no-device"])
+@pytest.mark.parametrize("alias", ["cuda", "cuda:0"])
+def test_torch_names_of_the_gpu_are_named_as_typed(fresh_gpu_probe, cupy, alias):
+    """'cuda' and 'cuda:0' get the message of 'gpu', naming the device as the user typed it."""
+    fresh_gpu_probe.setitem(sys.modules, "cupy", None if cupy is None else fake_cupy(
+        RuntimeError("cudaErrorNoDevice") if cupy == "no driver" else cupy))
+    with pytest.raises(rnnkern.DeviceUnavailableError) as as_gpu:
+        _backend.get_backend("gpu")
+    with pytest.raises(rnnkern.DeviceUnavailableError) as as_alias:
+        rnnkern.LSTM(3, 4, device=alias)
+    gpu_message = str(as_gpu.value)
+    assert gpu_message.startswith("device='gpu'") and gpu_message.count("device='gpu'") == 1
+    assert str(as_alias.value) == f"device={alias!r} (the GPU)" + gpu_message[len("device='gpu'"):]
+    assert type(as_alias.value) is rnnkern.DeviceUnavailableError
+    assert _backend.gpu_unavailable_reason() == gpu_message
 
 
 def test_gpu_here_as_it_really_is():

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 import kernel_cases
+import kernel_host
 import rnnkern
 from conftest import DEVICES, GPU_REASON, requires_gpu
 from rnnkern import DeviceUnavailableError, GRUCell, LSTMCell, RNNCell
 from rnnkern._backend import get_backend
 from rnnkern._backend._cupy import CupyBackend
 from rnnkern._backend._numpy import NumpyBackend
+from rnnkern._semantics import default_math
 
 try:
     import cupy
@@ -35,7 +37,26 @@ CELLS = [(RNNCell, {"nonlinearity": "tanh"}), (RNNCell, {"nonlinearity": "relu"}
 
 
 # --- everywhere -----------------------------------------------------------------------------
+# The contract's step API (ISSUE16_SPEC.md section 2): every backend's steps, m a CellMath.
+STEP_API = {
+    "rnn_step": "m, gx, gh, h_out, train=False",
+    "rnn_backward": "m, saved, dh, da_out",
+    "lstm_step": "m, gx, gh, c_prev, p, h_out, c_out, train=False",
+    "lstm_backward": "m, gates, c_prev, c, dh, dc, p, da_out, dc_prev_out",
+    "gru_step": "m, gx, gh, b_hn, h_prev, h_out, ghn_out=None",
+    "gru_backward": "m, gates, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out",
+    "gru_reset": "m, gx, gh_rz, h_prev, rh_out",
+    "gru_update": "m, gx, gh_rz, gh_n, h_prev, h_out, train=False",
+    "gru_backward_update": "m, z, n, h_prev, dh, dgx_out, dh_direct_out",
+    "gru_backward_reset": "m, r, h_prev, d_rh, dgx_out, dh_direct_out",
+}
+
+
 def test_same_interface_as_numpy_backend():
+    for name, params in STEP_API.items():
+        assert str(inspect.signature(getattr(CupyBackend, name))) == f"(self, {params})", name
+    steps = {n for n in dir(CupyBackend) if n.endswith(tuple(STEP_API)) or n in STEP_API}
+    assert steps == set(STEP_API), steps - set(STEP_API)  # nothing beside the contract's steps
     public = {n for n in dir(NumpyBackend) if not n.startswith("_")}
     assert public <= set(dir(CupyBackend)) | {"xp"}, public - set(dir(CupyBackend))
     for name in public - {"xp", "is_backend", "name", "dtypes"}:
@@ -44,7 +65,6 @@ def test_same_interface_as_numpy_backend():
     assert CupyBackend.dtypes == ("float16", "float32", "float64")
 
 
-@pytest.mark.skipif(GPU_REASON is None, reason="a GPU is usable here: the fallback is not exercised")
 def test_gpu_unavailable_is_explained():
     with pytest.raises(DeviceUnavailableError) as info:
         get_backend("gpu")
@@ -127,12 +147,13 @@ class TestOnGpu:
     def test_wrong_arguments_named_after_the_kernel_is_warm(self, gpu):
         # Launches skip rnnkern's checks once a kernel ran; CuPy's own TypeError must bring them back.
         h, gates = cupy.zeros((2, 4), "float32"), cupy.zeros((2, 16), "float32")
-        gpu.lstm_step(gates, gates.copy(), h, h.copy(), h.copy())
+        m = default_math("LSTM")
+        gpu.lstm_step(m, gates, gates.copy(), h, None, h.copy(), h.copy())
         with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float32 .*got numpy"):
-            gpu.lstm_step(gates, np.zeros((2, 16), "float32"), h, h.copy(), h.copy())
+            gpu.lstm_step(m, gates, np.zeros((2, 16), "float32"), h, None, h.copy(), h.copy())
         with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float32 .*got cupy"
                                             r".*ndarray of dtype float64"):
-            gpu.lstm_step(gates, gates.copy(), h.astype("float64"), h.copy(), h.copy())
+            gpu.lstm_step(m, gates, gates.copy(), h.astype("float64"), None, h.copy(), h.copy())
 
     @pytest.mark.parametrize("alias", [False, True])
     @pytest.mark.parametrize("layout", list(kernel_cases.LAYOUTS))

@@ -15,10 +15,15 @@ import numpy as np
 import pytest
 
 import kernel_cases
+import kernel_host
 import rnnkern
 from rnnkern import GRUCell, LSTMCell, RNNCell, _kernels, _nvrtc
 from rnnkern._backend._numpy import NumpyBackend
+from rnnkern._semantics import default_math
 from rnnkern.cli import main
+
+# The NumPy backend: the reference the host builds of the kernels are compared with.
+REFERENCE = NumpyBackend()
 
 ARCHS = ["sm_80", "sm_90"]
 # Host build vs NumPy, same storage dtype: only tanh's last bits differ (glibc vs NumPy's SIMD tanh).
@@ -55,7 +60,7 @@ def test_nvrtc_found_in_each_wheel_layout():
 
 @requires_nvrtc
 def test_compile_errors_point_at_kernels_dir():
-    source = _kernels.translation_unit("lstm_step", "float32", "cuda").replace("h = rk_tanh(c) * o;", "h = oops;")
+    source = _kernels.translation_unit("lstm_step", "float32", "cuda").replace("h = V::act_h(cn) * o;", "h = oops;")
     with pytest.raises(_nvrtc.NvrtcCompileError, match=r"kernels/lstm\.cuh\(\d+\).*oops") as info:
         _nvrtc.compile(source, "broken.cu", "sm_90")
     assert "oops" in info.value.log
@@ -163,7 +168,7 @@ def test_sources_found_in_wheel_layout(tmp_path):
 def test_host_kernels_match_numpy_backend(host, step, dtype, shape, layout):
     backend, _, _ = host
     values = kernel_cases.draw(step, *shape, dtype, np.random.default_rng(0))
-    expected = kernel_cases.run(NumpyBackend(), np, step, values)
+    expected = kernel_cases.run(REFERENCE, np, step, values)
     for alias in (False, True):  # h_out may be h_prev, c_out may be c_prev
         got = kernel_cases.run(backend, np, step, values, kernel_cases.LAYOUTS[layout], alias)
         kernel_cases.check_close(got, expected, values, HOST_TOL[dtype])
@@ -189,7 +194,7 @@ def test_host_fused_matches_unfused(host, step, dtype, layout, alias):
 def test_host_kernels_extreme_inputs_stay_finite(host, step, dtype):
     backend, _, _ = host
     values = kernel_cases.draw(step, 5, 16, dtype, np.random.default_rng(1), extreme=True)
-    expected = kernel_cases.run(NumpyBackend(), np, step, values)
+    expected = kernel_cases.run(REFERENCE, np, step, values)
     got = kernel_cases.run(backend, np, step, values, kernel_cases.strided)
     kernel_cases.check_close(got, expected, values, HOST_TOL[dtype])  # asserts finite outputs too
 
@@ -205,7 +210,7 @@ def test_host_kernels_float16(host, step, extreme):
     values = kernel_cases.draw(step, 3, 9, "float16", np.random.default_rng(2), extreme)
     # Reference: the NumPy backend in float32 on the same (float16) values. The kernel also
     # computes in float32, so they differ by the final rounding to float16 (2**-11 relative).
-    expected = kernel_cases.run(NumpyBackend(), np, step, {k: v.astype("float32") for k, v in values.items()})
+    expected = kernel_cases.run(REFERENCE, np, step, {k: v.astype("float32") for k, v in values.items()})
     got = kernel_cases.run(backend, np, step, values, kernel_cases.strided)
     assert all(v.dtype == np.float16 for v in got.values())
     kernel_cases.check_close(got, expected, values, 2 ** -10)
@@ -279,14 +284,19 @@ def test_kernel_built_once_per_dtype(host):
 
 def test_cupy_backend_rejects_bad_arrays(host):
     backend, _, _ = host
+    lstm, tanh = default_math("LSTM"), default_math("RNN", "tanh")
     h = np.zeros((2, 3), "float32")
     with pytest.raises(ValueError, match=r"gx must have 4\*hidden_size = 12 columns .*got shape \(2, 9\)"):
-        backend.lstm_step(np.zeros((2, 9), "float32"), np.zeros((2, 12), "float32"), h, h, h)
+        backend.lstm_step(lstm, np.zeros((2, 9), "float32"), np.zeros((2, 12), "float32"), h, None, h, h)
     with pytest.raises(TypeError, match="gh must be a CuPy array of dtype float32 .*got numpy.ndarray of dtype float64"
                        ):
-        backend.rnn_step(h, np.zeros((2, 3)), h, "tanh")
-    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
-        backend.rnn_step(h, h, h, "gelu")
+        backend.rnn_step(tanh, h, np.zeros((2, 3)), h)
+    with pytest.raises(KeyError, match="op must be one of lstm_step, .* for a LSTM CellMath, got 'rnn_step'"):
+        backend.rnn_step(lstm, h, h, h)
+    with pytest.raises(TypeError, match=r"lstm_step takes inputs gx_i, .*, c_prev and outputs h_out, c_out, got 12 "
+                                        r"inputs and 2 outputs \(peepholes p must come with a CellMath with peephole"):
+        backend.lstm_step(lstm, np.zeros((2, 12), "float32"), np.zeros((2, 12), "float32"), h, np.zeros(9, "float32"),
+                          h, h)
 
 
 def test_steps_check_arguments_once_not_per_step(host, monkeypatch):
@@ -308,11 +318,11 @@ def test_steps_check_arguments_once_not_per_step(host, monkeypatch):
         assert len(checks) == first  # 20 more steps, no checks
     finally:
         backend.name = "gpu"
-    h = np.zeros((2, 4))
+    h, lstm = np.zeros((2, 4)), default_math("LSTM")
     with pytest.raises(TypeError, match=r"lstm_step: gh_i must be a CuPy array of dtype float64 .*got numpy.ndarray "
                                         r"of dtype float32"):
-        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16), "float32"), h, h, h)
+        backend.lstm_step(lstm, np.zeros((2, 16)), np.zeros((2, 16), "float32"), h, None, h, h)
     not_an_array = types.SimpleNamespace(shape=(2, 4), dtype=np.dtype("float64"))
     with pytest.raises(TypeError, match=r"lstm_step: c_prev must be a CuPy array of dtype float64 .*got "
                                         r"types.SimpleNamespace"):
-        backend.lstm_step(np.zeros((2, 16)), np.zeros((2, 16)), not_an_array, h, h)
+        backend.lstm_step(lstm, np.zeros((2, 16)), np.zeros((2, 16)), not_an_array, None, h, h)

@@ -61,7 +61,7 @@ def test_info_and_the_gpu_backend_name_the_cuda_extras_without_cupy(monkeypatch)
     [line] = _cli_info._cupy_lines()
     assert "pip install 'rnnkern[gpu-cuda12]' (CUDA 12) or 'rnnkern[gpu-cuda13]' (CUDA 13)" in line
     with pytest.raises(rnnkern.DeviceUnavailableError, match=re.escape("'rnnkern[gpu-cuda12]' (CUDA 12) or")):
-        _backend._gpu_backend.__wrapped__()
+        _backend._gpu_backend()
 
 
 # --- dtypes -------------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from backend_swap import on_backend, parts
 from rnnkern import _kernels
 from rnnkern._activations import Act
 from rnnkern._backend._numpy import NumpyBackend
-from rnnkern._semantics import Variant
+from rnnkern._semantics import CellMath, default_math
 
 CPU_BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
-RELU_VARIANT = Variant("RNN", (Act("Relu"),))
+RELU_VARIANT = CellMath("RNN", (Act("Relu"),))  # names the CUDA host build's kernel (host_relu)
+RELU = default_math("RNN", "relu")  # the default math: backward takes h, the output
+RELU_PRE = CellMath("GRU", (Act("Sigmoid"), Act("Relu")))  # not the default: backward takes n's pre-activation
 
 
 def cpu_backend(name):
@@ -113,13 +115,14 @@ def test_relu_rnn_passes_the_gradient_of_a_nan_output_as_torch(backend):
 @pytest.fixture(scope="module")
 def host_relu(tmp_path_factory):
     """CupyBackend on the host builds of just the two ReLU backward kernels (plain and variant)."""
-    from rnnkern._backend._cupy import CupyBackend
+    from rnnkern._semantics import CellMath
 
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
-    names = ["rnn_backward_relu", _kernels.variant_kernel("rnn_v_backward", RELU_VARIANT)]
+    # RELU_VARIANT is a default CellMath under issue 16 (ReLU, no options): its kernel is rnn_backward_relu
+    names = sorted({"rnn_backward_relu", _kernels.kernel_for("rnn_backward", CellMath(*RELU_VARIANT))})
     lib, _ = kernel_host.build(tmp_path_factory.mktemp("relu_kernels"), names, ["float32", "float64"])
-    return CupyBackend(kernel_host.fake_cupy(lib))
+    return kernel_host.host_backend(lib)
 
 
 ALL_BACKENDS = CPU_BACKENDS + ["cuda-on-host"]
@@ -136,7 +139,7 @@ def test_relu_backward_step_is_a_select_on_the_output(backend, dtype, request):
     h = np.array([[np.nan, 0.0, -0.0, 2.0, np.nan, 0.0]], dtype)
     dh = np.array([[3.0, 3.0, 3.0, 3.0, np.nan, np.nan]], dtype)
     da = np.full_like(h, 7.0)
-    bk.rnn_backward(h, dh, da, "relu")
+    bk.rnn_backward(RELU, h, dh, da)
     # torch: (result <= 0) ? 0 : grad; a NaN gradient where the unit is off is 0 too
     np.testing.assert_array_equal(da, np.array([[3.0, 0.0, 0.0, 3.0, np.nan, 0.0]], dtype))
 
@@ -144,9 +147,11 @@ def test_relu_backward_step_is_a_select_on_the_output(backend, dtype, request):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_relu_activation_derivative_is_one_at_nan(backend, dtype, request):
-    """ONNX's Relu in the variant kernels (there the derivative is taken at the pre-activation)."""
+    """ONNX's Relu outside the default math (there the derivative is taken at the pre-activation):
+    n = Relu(a_n) in a GRU with z = sigmoid(0) = 1/2 and dh = 2, so da_n = Relu'(a_n)."""
     bk = _backend(backend, request)
     a = np.array([[np.nan, -1.0, 0.0, 2.0]], dtype)
-    da = np.full_like(a, 7.0)
-    bk.rnn_backward_v(RELU_VARIANT, a, np.ones_like(a), da)
-    np.testing.assert_array_equal(da, np.array([[1.0, 0.0, 0.0, 1.0]], dtype))
+    dgx = np.full((1, 12), 7.0, dtype)
+    bk.gru_backward_update(RELU_PRE, np.zeros_like(a), a, np.zeros_like(a), np.full_like(a, 2.0), dgx,
+                           np.empty_like(a))
+    np.testing.assert_array_equal(dgx[:, 8:], np.array([[1.0, 0.0, 0.0, 1.0]], dtype))

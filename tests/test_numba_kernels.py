@@ -235,11 +235,59 @@ def test_gradients_match_finite_differences_on_both_kernel_sets(backend, kind, o
 
 # --- choosing the kernels ---------------------------------------------------------------------
 @pytest.mark.parametrize("kernels", ["numpy", pytest.param("numba", marks=requires_numba)])
-def test_environment_variable_picks_the_kernels(kernels):
-    code = "import rnnkern._backend as b; print(b.cpu_kernels_description())"
-    env = dict(os.environ, RNNKERN_CPU_KERNELS=kernels, PYTHONPATH=os.pathsep.join(sys.path))
+def test_environment_variable_picks_the_kernels(monkeypatch, kernels):
+    monkeypatch.setenv("RNNKERN_CPU_KERNELS", kernels)  # read when a CPU backend is asked for, not at import
+    assert cpu_kernels_description().startswith("NumPy ufuncs" if kernels == "numpy" else "numba ")
+    assert get_backend("cpu") is cpu_backend(kernels) and rnnkern.GRU(2, 3).device == "cpu"
+    assert type(rnnkern.GRU(2, 3)._backend).__name__ == ("NumpyBackend" if kernels == "numpy" else "NumbaBackend")
+
+
+@pytest.mark.parametrize("kernels", ["numpy", pytest.param("numba", marks=requires_numba)])
+def test_use_cpu_kernels_switches_in_process_and_wins_over_the_environment(monkeypatch, kernels):
+    from rnnkern._backend import use_cpu_kernels
+
+    other = "numba" if kernels == "numpy" else "numpy"
+    monkeypatch.setenv("RNNKERN_CPU_KERNELS", other)
+    before = get_backend("cpu")
+    with use_cpu_kernels(kernels) as chosen:
+        assert chosen is cpu_backend(kernels) is get_backend("cpu")
+        layer = rnnkern.LSTM(3, 4, seed=0)
+        assert layer._backend is chosen and cpu_kernels_description().startswith(
+            "NumPy ufuncs" if kernels == "numpy" else "numba ")
+        if kernels == "numpy" and NO_NUMBA is None:
+            assert "use_cpu_kernels('numpy') chose them over numba" in cpu_kernels_description()
+        with use_cpu_kernels("numpy"):  # blocks nest
+            assert get_backend("cpu") is cpu_backend("numpy")
+        assert get_backend("cpu") is chosen
+    assert get_backend("cpu") is before  # the environment's choice again
+    assert layer._backend is chosen  # a layer keeps the backend it was made with
+    y, _ = layer(np.ones((2, 1, 3), "float32"))
+    assert np.isfinite(y).all()
+
+
+def test_use_cpu_kernels_refuses_a_bad_name_before_the_block():
+    from rnnkern._backend import use_cpu_kernels
+
+    before = get_backend("cpu")
+    with pytest.raises(ValueError, match="must be 'numba' or 'numpy', got 'fortran'"):
+        with use_cpu_kernels("fortran"):
+            pass
+    assert get_backend("cpu") is before
+
+
+def test_importing_the_backends_picks_no_cpu_kernels():
+    """Importing rnnkern (or its backends) imports neither numba nor CuPy, and an invalid
+    RNNKERN_CPU_KERNELS fails only when the CPU backend is asked for. A fresh process: what an
+    import does cannot be seen in one that imported it already."""
+    code = ("import sys, rnnkern, rnnkern._backend as b, rnnkern.cli\n"
+            "print(sorted(m for m in ('numba', 'llvmlite', 'cupy') if m in sys.modules))\n"
+            "try:\n"
+            "    b.get_backend('cpu')\n"
+            "except ValueError as exc:\n"
+            "    print(exc)")
+    env = dict(os.environ, RNNKERN_CPU_KERNELS="fortran", PYTHONPATH=os.pathsep.join(sys.path))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.startswith("NumPy ufuncs" if kernels == "numpy" else "numba ")
+    assert out.splitlines() == ["[]", "RNNKERN_CPU_KERNELS must be 'numba' or 'numpy', got 'fortran'"]
 
 
 def test_bad_kernel_choice_is_a_clear_error():

@@ -9,7 +9,6 @@ import pytest
 
 import kernel_host
 import rnnkern
-from rnnkern._backend._cupy import CupyBackend
 from backend_swap import on_backend, parts
 
 
@@ -18,7 +17,7 @@ def host_backend(tmp_path_factory):
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
     lib, _ = kernel_host.build(tmp_path_factory.mktemp("rnnkern_host_kernels_proj"))
-    return CupyBackend(kernel_host.fake_cupy(lib))
+    return kernel_host.host_backend(lib)
 
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import rnnkern
 from rnnkern import _keras
+from rnnkern._semantics import default_math
 
 
 def _keras_gru_config(go_backwards, recurrent_activation):
@@ -74,5 +75,5 @@ def test_optimiser_checkpoint_with_a_bad_step_count_is_named(step):
 
 def test_rnn_with_relu_given_as_an_activation_runs_the_relu_recurrence():
     layer = rnnkern.RNN(3, 4, activations=["Relu"])
-    assert layer._recurrence.nonlinearity == "relu"
+    assert layer._recurrence.math == default_math("RNN", "relu")
     assert layer._direction_recurrence("_l0") is layer._recurrence

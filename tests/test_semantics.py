@@ -8,6 +8,7 @@ import pytest
 import rnnkern
 import semantics_reference as ref
 from conftest import assert_close, to_numpy
+from rnnkern._semantics import default_math
 
 ACTS = ["Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "Elu",
         "Softsign", "Softplus", "Affine"]
@@ -16,7 +17,7 @@ PER = {"RNN": 1, "GRU": 2, "LSTM": 3}
 
 def cpu_steps(device, seed, every=8):
     """The device to build on: on the CPU every ``every``-th configuration runs the default CPU backend
-    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy variant steps
+    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy steps
     (cpu_backend("numpy")); test_numba_variant.py checks numba's against NumPy's for variants covering
     every activation and option."""
     if device != "cpu" or seed % every == 0:
@@ -183,7 +184,7 @@ def test_defaults_run_the_default_recurrences():
                         LSTMRecurrence),
                        (rnnkern.GRU(2, 3, activation_alpha=[0.5]), GRURecurrence)]:
         assert all(type(layer._direction_recurrence(s)) is cls for _, _, s in layer._suffixes())
-        assert all(v is None for v in layer._semantics.variants)
+        assert all(m.is_default and m.saves_activations for m in layer._semantics.maths)
     assert rnnkern.RNN(2, 3, activations=["Relu"]).nonlinearity == "relu"
     assert repr(rnnkern.LSTM(2, 3)) == "LSTM(2, 3, device='cpu', dtype=float32)"
 
@@ -255,7 +256,7 @@ def test_bad_options_are_explained(make, error, match):
 
 def test_alpha_for_activations_that_take_none_is_ignored_as_onnx():
     rnn = rnnkern.RNN(2, 3, activations=["Tanh"], activation_alpha=[0.5], activation_beta=[1.0])
-    assert rnn._semantics.variants == (None,) and rnn.activation_alpha == ()
+    assert rnn._semantics.maths == (default_math("RNN"),) and rnn.activation_alpha == ()
 
 
 def test_reverse_and_options_survive_to_and_state_dict():
@@ -346,8 +347,8 @@ def test_cell_gradients_match_finite_differences(seed, device):
 
 
 def test_proj_size_combines_with_activations_clip_and_input_forget(device):
-    """The projection wraps the variant recurrence: finite differences through both; and with a clip too
-    wide to bite and the default activations, the variant path equals the default one."""
+    """The projection wraps the LSTM recurrence with options: finite differences through both; and with a
+    clip too wide to bite and the default activations, that path equals the default one."""
     rng = np.random.default_rng(5)
     lstm = rnnkern.LSTM(3, 4, proj_size=2, bidirectional=True, device=device, dtype="float64", seed=3, clip=0.7,
                         input_forget=True, activations=["HardSigmoid", "Softsign", "Elu"])
@@ -368,5 +369,5 @@ def test_proj_size_combines_with_activations_clip_and_input_forget(device):
         np.testing.assert_allclose(to_numpy(dparams[name])[index], (losses[0] - losses[1]) / 2e-6, rtol=1e-5, atol=1e-7)
     plain = rnnkern.LSTM(3, 4, proj_size=2, device=device, dtype="float64", seed=3)
     wide = rnnkern.LSTM.from_state_dict(plain.state_dict(), device=device, clip=1e30)
-    assert wide._semantics.variants[0] is not None
+    assert not wide._semantics.maths[0].is_default
     assert_close(wide(x)[0], to_numpy(plain(x)[0]), "float64")

@@ -3,12 +3,13 @@
 Each activation is ``f(x; alpha, beta)`` as the ONNX operator of that name defines it. An entry
 gives its parameters' defaults (None: it takes no such parameter), the NumPy forward and the
 derivative *at the pre-activation* x, and the same two as CUDA expressions in ``x``, ``A``
-(alpha) and ``B`` (beta) that kernels/activations.cuh's functions implement. The variant
-kernels keep pre-activations (not outputs) for backward, because ``clip`` and some activations
-(ThresholdedRelu, Affine, HardSigmoid at its kinks) have no derivative expressible in the output.
+(alpha) and ``B`` (beta) that kernels/activations.cuh's functions implement. Outside the default
+math the kernels keep pre-activations (not outputs) for backward, because ``clip`` and some
+activations (ThresholdedRelu, Affine, HardSigmoid at its kinks) have no derivative expressible in
+the output.
 
 ``Act`` binds one activation to its alpha and beta; it is hashable, so a combination of Acts
-(with clip and the LSTM's options) names one compiled kernel variant.
+(with clip and the LSTM's options: a ``_semantics.CellMath``) keys one compiled kernel.
 """
 
 from typing import NamedTuple, Optional

@@ -5,20 +5,50 @@ so that the ``active[t]`` sequences still running at step t are the prefix
 ``[:active[t]]`` (as in _sequence.py); without lengths every step is full.
 Per step only the recurrent GEMM and the fused backward step run; the weights'
 gradients are GEMMs over all time steps at once.
+
+``forward_train_direction`` returns a ``DirectionTape``, which ``backward_direction`` takes back with
+the direction's ``Weights``; each step's backward gets one ``StepGrad`` (_recurrence.py).
 """
 
+from typing import Any, NamedTuple, Optional
+
 from ._ieee import nan_from_inf_expected
+from ._recurrence import StepGrad
 from ._sequence import project_inputs
 
 
+class Weights(NamedTuple):
+    """One layer and direction's weights; the biases None without bias."""
+    w_ih: Any
+    w_hh: Any
+    b_ih: Optional[Any] = None
+    b_hh: Optional[Any] = None
+
+    @classmethod
+    def of(cls, params):
+        """From a dict keyed weight_ih, weight_hh (and bias_ih, bias_hh)."""
+        return cls(params["weight_ih"], params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
+
+
+class DirectionTape(NamedTuple):
+    """What one direction's forward keeps for its backward."""
+    x: Any  # (T, B, I) the direction's input
+    y: Any  # (T, B, P) its output
+    saved: dict  # rec.saved_widths arrays (T, B, width*H)
+    h0: Any  # (B, P)
+    c0: Optional[Any]  # (B, H), the LSTM's
+    active: Any  # the sequences running at each step
+    reverse: bool
+
+
 @nan_from_inf_expected
-def forward_train_direction(rec, w_ih, w_hh, b_ih, b_hh, x, h0, c0, out, active, reverse):
-    """Run one direction, writing h into ``out`` (T, B, H). Returns (saved, h_n, c_n); ``saved``
-    holds ``rec.saved_widths`` arrays of shape (T, B, width*H): the gate activations per step."""
-    bk, H = rec.backend, rec.hidden_size
+def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
+    """Run one direction, writing h into ``out`` (T, B, H). Returns (DirectionTape, h_n, c_n); its
+    ``saved`` holds ``rec.saved_widths`` arrays of shape (T, B, width*H): the gates per step."""
+    bk, H, w_hh = rec.backend, rec.hidden_size, weights.w_hh
     T, B = x.shape[:2]
-    gx_bias, b_hn = rec.fold_bias(b_ih, b_hh)
-    gx = project_inputs(bk, x, w_ih, gx_bias, batch_first=False)
+    gx_bias, b_hn = rec.fold_bias(weights.b_ih, weights.b_hh)
+    gx = project_inputs(bk, x, weights.w_ih, gx_bias, batch_first=False)
     saved = {name: bk.zeros((T, B, width * H), x.dtype) for name, width in rec.saved_widths.items()}
     h = h0.copy()
     c = c0.copy() if c0 is not None else None
@@ -32,7 +62,7 @@ def forward_train_direction(rec, w_ih, w_hh, b_ih, b_hh, x, h0, c0, out, active,
         h[:n] = out[t, :n]
         if c is not None:
             c[:n] = saved_t["c"]
-    return saved, h, c
+    return DirectionTape(x, out, saved, h0, c0, active, reverse), h, c
 
 
 def _previous(dst, seq, init, t, n, active, reverse):
@@ -48,10 +78,13 @@ def _previous(dst, seq, init, t, n, active, reverse):
 
 
 @nan_from_inf_expected
-def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n, dc_n, active, reverse):
-    """BPTT through one direction. ``y`` (T, B, H) are its outputs, ``dy`` their gradients (or None).
-    Returns (grads keyed weight_ih/weight_hh/bias_ih/bias_hh, dx (T, B, I), dh0, dc0)."""
+def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
+    """BPTT through one direction, from its ``DirectionTape``: ``dy`` the gradients of its outputs
+    (or None), ``dh_n`` and ``dc_n`` of its final state. Returns (grads keyed
+    weight_ih/weight_hh/bias_ih/bias_hh, dx (T, B, I), dh0, dc0)."""
     bk, xp, H = rec.backend, rec.backend.xp, rec.hidden_size
+    w_ih, w_hh = weights.w_ih, weights.w_hh
+    x, y, saved, h0, c0, active, reverse = tape
     T, B = x.shape[:2]
     G = rec.gates
     dgx = bk.zeros((T, B, G * H), x.dtype)          # zero rows: steps past a sequence's length
@@ -75,16 +108,17 @@ def backward_direction(rec, w_ih, w_hh, has_bias, x, y, saved, h0, c0, dy, dh_n,
             dh[:n] = dh_rec[:n]
         else:
             xp.add(dy[t, :n], dh_rec[:n], out=dh[:n])
-        rec.backward_step({k: v[t, :n] for k, v in saved.items()}, hprev[t, :n],
-                          None if cprev is None else cprev[:n], y[t, :n], dh[:n],
-                          None if dc_rec is None else dc_rec[:n], w_hh, dgx[t, :n], dgh[t, :n],
-                          dh_rec[:n], None if dc_rec is None else dc_rec[:n])
+        dc = None if dc_rec is None else dc_rec[:n]
+        rec.backward_step(StepGrad(saved={k: v[t, :n] for k, v in saved.items()}, h_prev=hprev[t, :n],
+                                   c_prev=None if cprev is None else cprev[:n], h=y[t, :n], dh=dh[:n], dc=dc,
+                                   w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
+                                   dc_prev_out=dc))
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for rows, inputs in rec.hh_inputs(hprev, saved):
         grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, P))
     grads.update(rec.output_weight_grads(dh_steps, saved))
-    if has_bias:
+    if weights.b_ih is not None:
         grads["bias_ih"], grads["bias_hh"] = dgx2.sum(axis=0), dgh2.sum(axis=0)
     dx = xp.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])
     return grads, dx, dh_rec, dc_rec

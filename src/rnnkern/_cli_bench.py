@@ -1,17 +1,19 @@
 """``rnnkern bench``: time rnnkern's layers and cells against plain NumPy/CuPy code, the seed
-article's loop, PyTorch (when installed) and the bare GEMMs (the BLAS bound), side by side."""
+article's loop, PyTorch (when installed) and the bare GEMMs (the BLAS bound), side by side.
+
+Those implementations are the contenders (``_bench.contenders``); what the user types and reads
+calls them variants (``--variants``, its help, the progress lines), and that text stays as it is."""
 
 import argparse
 import os
 import sys
 import time
 
-from ._bench import CELLS, CONFIGS, VARIANTS, BenchConfig, build_variants
-from ._bench.variants import DEFAULT_VARIANTS
+from ._bench import CELLS, CONFIGS, CONTENDERS, DEFAULT_CONTENDERS, BenchConfig, build_contenders
 from ._bench import machine as _machine
 from ._bench import report as _report
 from ._bench import timing as _timing
-from ._bench import torch_variants as _torch_variants
+from ._bench import torch_contenders as _torch_contenders
 
 SIZE_OPTIONS = ("seq_len", "batch", "input_size", "hidden_size", "num_layers")
 
@@ -30,13 +32,14 @@ def _non_negative_int(text):
     return 0 if text.strip() == "0" else _positive_int(text)
 
 
-def _variant_list(text):
+def _contender_list(text):
+    """--variants LIST (the CLI's word for the contenders): the names, in the table's order."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in VARIANTS]
+    unknown = [name for name in names if name not in CONTENDERS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown variant(s) {', '.join(map(repr, unknown)) or repr(text)}; "
-                                         f"choose a comma-separated list from: {', '.join(VARIANTS)}")
-    return [name for name in VARIANTS if name in names]  # the table's order, duplicates dropped
+                                         f"choose a comma-separated list from: {', '.join(CONTENDERS)}")
+    return [name for name in CONTENDERS if name in names]  # the table's order, duplicates dropped
 
 
 def add_arguments(parser):
@@ -62,9 +65,9 @@ def add_arguments(parser):
     parser.add_argument("--pause", type=float, default=None, metavar="SECONDS",
                         help="sleep before each timed call so the previous variant's BLAS/OpenMP threads stop "
                              "spinning (default 0.2 on the CPU, 0 on the GPU)")
-    parser.add_argument("--variants", type=_variant_list, default=None, metavar="LIST",
-                        help=f"comma-separated subset of: {', '.join(VARIANTS)} (default: "
-                             f"{','.join(DEFAULT_VARIANTS)}; with --full: all)")
+    parser.add_argument("--variants", type=_contender_list, default=None, metavar="LIST",
+                        help=f"comma-separated subset of: {', '.join(CONTENDERS)} (default: "
+                             f"{','.join(DEFAULT_CONTENDERS)}; with --full: all)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the results as a JSON list of records")
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
 
@@ -106,7 +109,7 @@ def run(args):
         if not os.path.isdir(folder):
             return _error(f"--json {args.json}: the folder {folder} does not exist")
     configs = [args.config] if args.config else (list(CONFIGS) if args.full else ["default"])
-    names = args.variants or list(VARIANTS if args.full else DEFAULT_VARIANTS)
+    names = args.variants or list(CONTENDERS if args.full else DEFAULT_CONTENDERS)
     cells = CELLS if args.cell == "all" else (args.cell,)
 
     def progress(message):
@@ -114,7 +117,7 @@ def run(args):
 
     wants_torch = any(v.startswith("torch") for v in names)
     if wants_torch:
-        _torch_variants.setup(device)
+        _torch_contenders.setup(device)
     machine = _machine.machine_info(device, with_torch=wants_torch)
     for line in _machine.format_header(machine, device, wants_torch):
         print(line)
@@ -146,13 +149,13 @@ def run(args):
 
 
 def _run_cell(cfg, names, args, pause, machine, progress):
-    """Build, time and print one cell's variants; its records."""
+    """Build, time and print one cell's contenders; its records."""
     progress(f"{cfg.describe()}: building {len(names)} variant(s)")
     started = time.perf_counter()
-    variants, skipped = build_variants(cfg, names, seed=args.seed)
+    contenders, skipped = build_contenders(cfg, names, seed=args.seed)
     for name, why in skipped.items():
         progress(f"{cfg.cell}: {name} left out: {why}")
-    times = _timing.measure(variants, args.repeat, args.warmup,
+    times = _timing.measure(contenders, args.repeat, args.warmup,
                             progress=lambda message: progress(f"{cfg.cell}: {message}"), pause=pause)
     progress(f"{cfg.cell}: done in {time.perf_counter() - started:.1f} s")
     cell_records = _report.summarize(cfg, times, machine)

@@ -1,11 +1,14 @@
 """The fused CUDA kernels: where their source lives and what each one computes.
 
-``KERNELS`` is the one table of fused steps: header in ``kernels/``, device
-function, inputs and outputs. From it come both the arguments of CuPy's
-``ElementwiseKernel`` (used by the GPU backend) and standalone translation units
-that mirror what ElementwiseKernel compiles, for NVRTC (``rnnkern info
---compile-kernels``, the CPU-side compile check) and for g++ (the tests run the
-very same device functions on the host).
+Each cell's math is one template per device function in ``kernels/`` (rnn.cuh, lstm.cuh, gru.cuh),
+instantiated with a traits struct generated from a ``CellMath`` (``traits_struct``): its
+activations, clip, input_forget, peephole and ``saves_activations``. ``OPS`` is the one table of
+fused steps: header, device function, inputs and outputs. ``kernel_for(op, math)`` registers one
+kernel (an op at one CellMath) on first use; ``KERNELS`` holds the default kernels, the ops at the
+default CellMaths, registered the same way. From a kernel's spec come both the arguments of CuPy's
+``ElementwiseKernel`` (used by the GPU backend) and standalone translation units that mirror what
+ElementwiseKernel compiles, for NVRTC (``rnnkern info --compile-kernels``, the CPU-side compile
+check) and for g++ (the tests run the very same device functions on the host).
 """
 
 import functools
@@ -18,11 +21,21 @@ import numpy as np
 
 class KernelSpec(NamedTuple):
     header: str  # file in kernels/ holding the device function
-    func: str  # device function template: func<C>(inputs..., outputs...)
-    inputs: tuple  # read; a name that is also an output is read, then overwritten (in-out)
-    outputs: tuple  # written
-    targs: str = ""  # leading template arguments of func (a variant's struct), before the compute type
-    variant_text: str = ""  # generated code the variant needs (its struct)
+    func: str  # device function template: func<V, C>(args_in..., args_out...)
+    args_in: tuple  # the function's inputs: an array name, or "0" (the constant 0: no such array)
+    args_out: tuple  # its outputs: an array name, or "" (computed, not stored)
+    traits: str = ""  # the traits struct V (traits_struct), the function's first template argument
+    traits_text: str = ""  # its generated definition
+
+    @property
+    def inputs(self):
+        """The arrays read; a name that is also an output is read, then overwritten (in-out)."""
+        return tuple(a for a in self.args_in if a != "0")
+
+    @property
+    def outputs(self):
+        """The arrays written."""
+        return tuple(a for a in self.args_out if a)
 
     @property
     def in_params(self):
@@ -31,43 +44,120 @@ class KernelSpec(NamedTuple):
 
 
 COMMON_HEADER = "common.cuh"
-_GX, _GH, _ACTS = ("gx_r", "gx_z", "gx_n"), ("gh_r", "gh_z", "gh_n"), ("a_i", "a_f", "a_g", "a_o")
-_LSTM_GX, _LSTM_GH = ("gx_i", "gx_f", "gx_g", "gx_o"), ("gh_i", "gh_f", "gh_g", "gh_o")
+HEADERS = ("activations.cuh", "cellmath.cuh")  # every kernel's, after common.cuh and before its cell's
+_GX, _GH, _S3 = ("gx_r", "gx_z", "gx_n"), ("gh_r", "gh_z", "gh_n"), ("s_r", "s_z", "s_n")
+_LSTM_GX, _LSTM_GH, _S4 = ("gx_i", "gx_f", "gx_g", "gx_o"), ("gh_i", "gh_f", "gh_g", "gh_o"), ("s_i", "s_f", "s_g", "s_o")
+_PEEP = ("p_i", "p_o", "p_f")  # LSTM ops only; "0" each where the CellMath has no peepholes
+_DA3 = ("da_r", "da_z", "da_n")
 
-
-def _k(header, func, inputs, outputs):
-    return KernelSpec(header, func, tuple(inputs), tuple(outputs))
-
-
-# Training variants write the activations over the gate pre-activations in gh (in-out), as
-# the NumPy backend leaves them there; backward kernels read them.
-KERNELS = {
-    "rnn_tanh": _k("rnn.cuh", "rk_rnn_tanh", ("gx", "gh"), ("h_out",)),
-    "rnn_relu": _k("rnn.cuh", "rk_rnn_relu", ("gx", "gh"), ("h_out",)),
-    "lstm_step": _k("lstm.cuh", "rk_lstm_step", _LSTM_GX + _LSTM_GH + ("c_prev",), ("h_out", "c_out")),
-    "lstm_step_train": _k("lstm.cuh", "rk_lstm_step_train", _LSTM_GX + _LSTM_GH + ("c_prev",),
-                          _LSTM_GH + ("h_out", "c_out")),
-    "gru_step": _k("gru.cuh", "rk_gru_step", _GX + _GH + ("b_hn", "h_prev"), ("h_out",)),
-    "gru_step_nobias": _k("gru.cuh", "rk_gru_step_nobias", _GX + _GH + ("h_prev",), ("h_out",)),
-    "gru_step_train": _k("gru.cuh", "rk_gru_step_train", _GX + _GH + ("b_hn", "h_prev"),
-                         _GH + ("ghn_out", "h_out")),
-    "gru_step_train_nobias": _k("gru.cuh", "rk_gru_step_train_nobias", _GX + _GH + ("h_prev",),
-                                _GH + ("ghn_out", "h_out")),
-    "gru_reset": _k("gru.cuh", "rk_gru_reset", ("gx_r", "gh_r", "h_prev"), ("gh_r", "rh_out")),
-    "gru_update": _k("gru.cuh", "rk_gru_update", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"), ("h_out",)),
-    "gru_update_train": _k("gru.cuh", "rk_gru_update_train", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"),
-                           ("gh_z", "gh_n", "h_out")),
-    "rnn_backward_tanh": _k("rnn.cuh", "rk_rnn_backward_tanh", ("h", "dh"), ("da_out",)),
-    "rnn_backward_relu": _k("rnn.cuh", "rk_rnn_backward_relu", ("h", "dh"), ("da_out",)),
-    "lstm_backward": _k("lstm.cuh", "rk_lstm_backward", _ACTS + ("c_prev", "c", "dh", "dc"),
-                        ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
-    "gru_backward": _k("gru_grad.cuh", "rk_gru_backward", ("r", "z", "n", "ghn", "h_prev", "dh"),
-                       ("da_r", "da_z", "da_n", "dgh_r", "dgh_z", "dgh_n", "dh_direct_out")),
-    "gru_backward_update": _k("gru_grad.cuh", "rk_gru_backward_update", ("z", "n", "h_prev", "dh"),
-                              ("da_z", "da_n", "dh_direct_out")),
-    "gru_backward_reset": _k("gru_grad.cuh", "rk_gru_backward_reset", ("r", "h_prev", "d_rh", "dh_direct_out"),
-                             ("da_r", "dh_direct_out")),
+# op: (header, device function, args_in, args_out). A training op stores the gates in gate form
+# (activations or pre-activations, as the CellMath's saves_activations says) over gh (in-out), as the
+# NumPy backend leaves them there; inference drops them ("" outputs); backward ops read them (s_*).
+OPS = {
+    "rnn_step": ("rnn.cuh", "rk_rnn_step", ("gx", "gh"), ("", "h_out")),
+    "rnn_step_train": ("rnn.cuh", "rk_rnn_step", ("gx", "gh"), ("gh", "h_out")),  # only if not saves_activations
+    "rnn_backward": ("rnn.cuh", "rk_rnn_backward", ("s", "dh"), ("da_out",)),
+    "lstm_step": ("lstm.cuh", "rk_lstm_step", _LSTM_GX + _LSTM_GH + ("c_prev",) + _PEEP, ("",) * 4 + ("h_out", "c_out")),
+    "lstm_step_train": ("lstm.cuh", "rk_lstm_step", _LSTM_GX + _LSTM_GH + ("c_prev",) + _PEEP,
+                        _LSTM_GH + ("h_out", "c_out")),
+    "lstm_backward": ("lstm.cuh", "rk_lstm_backward", _S4 + ("c_prev", "c", "dh", "dc") + _PEEP,
+                      ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
+    "gru_step": ("gru.cuh", "rk_gru_step", _GX + _GH + ("b_hn", "h_prev"), ("",) * 4 + ("h_out",)),
+    "gru_step_nobias": ("gru.cuh", "rk_gru_step", _GX + _GH + ("0", "h_prev"), ("",) * 4 + ("h_out",)),
+    "gru_step_train": ("gru.cuh", "rk_gru_step", _GX + _GH + ("b_hn", "h_prev"), _GH + ("ghn_out", "h_out")),
+    "gru_step_train_nobias": ("gru.cuh", "rk_gru_step", _GX + _GH + ("0", "h_prev"), _GH + ("ghn_out", "h_out")),
+    "gru_reset": ("gru.cuh", "rk_gru_reset", ("gx_r", "gh_r", "h_prev"), ("gh_r", "rh_out")),
+    "gru_update": ("gru.cuh", "rk_gru_update", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"), ("", "", "h_out")),
+    "gru_update_train": ("gru.cuh", "rk_gru_update", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"),
+                         ("gh_z", "gh_n", "h_out")),
+    "gru_backward": ("gru.cuh", "rk_gru_backward", _S3 + ("ghn", "h_prev", "dh"),
+                     _DA3 + ("dgh_r", "dgh_z", "dgh_n", "dh_direct_out")),
+    "gru_backward_update": ("gru.cuh", "rk_gru_backward_update", ("s_z", "s_n", "h_prev", "dh"),
+                            ("da_z", "da_n", "dh_direct_out")),
+    "gru_backward_reset": ("gru.cuh", "rk_gru_backward_reset", ("s_r", "h_prev", "d_rh", "dh_direct_out"),
+                           ("da_r", "dh_direct_out")),
 }
+
+
+def ops(math):
+    """The ops a CellMath has kernels for, in OPS's order."""
+    kind = math.kind.lower()
+    return tuple(op for op in OPS if op.startswith(kind + "_")
+                 and not (op == "rnn_step_train" and math.saves_activations))
+
+
+# Activations with a derivative from their output (kernels/activations.cuh's rk_dout_*): the only
+# ones a CellMath that saves activations may use.
+_DOUT = {"Sigmoid": "rk_dout_sigmoid", "Tanh": "rk_dout_tanh", "Relu": "rk_dout_relu"}
+
+
+def _digest(math):
+    return hashlib.sha1(repr(tuple(math)).encode()).hexdigest()[:12]
+
+
+def traits_struct(struct, math):
+    """The traits struct ``V`` of kernels/cellmath.cuh for one CellMath, named ``struct``."""
+    saves = bool(math.saves_activations)
+    if saves and (math.clip is not None or any(a.name not in _DOUT for a in math.acts)):
+        raise ValueError(f"a CellMath that saves activations takes {', '.join(_DOUT)} and no clip "
+                         f"(backward needs the derivative from the output), got {math!r}")
+    acts = list(math.acts) + [math.acts[0]] * (3 - len(math.acts))  # unused slots: any activation
+    guard = struct.upper()  # several kernels of one CellMath may share a translation unit
+    flags = {"saves_activations": saves, "input_forget": math.input_forget, "peephole": math.peephole}
+    lines = [f"#ifndef {guard}", f"#define {guard}", f"struct {struct} {{",  # enumerators: constants, no storage
+             "  enum : bool { " + ", ".join(f"{flag} = {str(bool(value)).lower()}" for flag, value in flags.items())
+             + " };"]
+    for slot, act in zip("fgh", acts):
+        fwd, grad = act.cuda()
+        dout = _DOUT[act.name] if saves else "rk_dout_unused"
+        lines += [f"  template <typename C> static RK_FUNC C act_{slot}(C x) {{ return {fwd}; }}",
+                  f"  template <typename C> static RK_FUNC C grad_{slot}(C x) {{ return {grad}; }}",
+                  f"  template <typename C> static RK_FUNC C dout_{slot}(C y, C d) {{ return {dout}(y, d); }}"]
+    if math.clip is None:
+        lines += ["  template <typename C> static RK_FUNC C clip(C x) { return x; }",
+                  "  template <typename C> static RK_FUNC C inside(C) { return C(1); }"]
+    else:
+        t = f"C({math.clip!r})"
+        lines += [f"  template <typename C> static RK_FUNC C clip(C x) {{ return rk_clip(x, {t}); }}",
+                  f"  template <typename C> static RK_FUNC C inside(C x) {{ return rk_inside(x, {t}); }}"]
+    return "\n".join(lines + ["};", "#endif", ""])
+
+
+_SPECS = {}  # name -> KernelSpec of every kernel registered so far (the defaults first)
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_for(op, math):
+    """The name of kernel ``op`` (one of ``ops(math)``) at CellMath ``math``, registering its KernelSpec
+    on first use: one kernel per op and CellMath in use. The default CellMaths' kernels keep short
+    names (lstm_step, rnn_tanh, rnn_backward_relu, ...); any other's name ends in a digest of it."""
+    if op not in ops(math):
+        raise KeyError(f"op must be one of {', '.join(ops(math))} for a {math.kind} CellMath, got {op!r}")
+    if math.is_default:
+        act = math.acts[0].name.lower()
+        name = {"rnn_step": f"rnn_{act}", "rnn_backward": f"rnn_backward_{act}"}.get(op, op)
+        struct = f"rk_math_{math.kind.lower()}" + (f"_{act}" if math.kind == "RNN" else "")
+    else:
+        digest = _digest(math)
+        name, struct = f"{op}_{digest}", f"rk_math_{digest}"
+    header, func, args_in, args_out = OPS[op]
+    if not math.peephole:
+        args_in = tuple("0" if a in _PEEP else a for a in args_in)
+    _SPECS[name] = KernelSpec(header, func, args_in, args_out, struct, traits_struct(struct, math))
+    return name
+
+
+def _default_maths():
+    from ._semantics import default_math
+    return (default_math("RNN", "tanh"), default_math("RNN", "relu"), default_math("LSTM"), default_math("GRU"))
+
+
+# The default kernels: every op at the default CellMaths (what `rnnkern info --compile-kernels` builds).
+KERNELS = {}
+for _math in _default_maths():
+    for _op in ops(_math):
+        _name = kernel_for(_op, _math)
+        KERNELS[_name] = _SPECS[_name]
 
 # Storage dtype -> compute type: float16 is computed in float32 (as cuDNN does).
 COMPUTE_TYPE = {"float16": "float", "float32": "float", "float64": "double"}
@@ -100,74 +190,11 @@ def header_text(filename):
 
 
 def spec(name):
-    """The KernelSpec called ``name`` (a fixed kernel or a registered variant), or a KeyError listing them."""
-    found = KERNELS.get(name) or VARIANTS.get(name)
+    """The KernelSpec called ``name`` (a default kernel or one registered by kernel_for), or a KeyError."""
+    found = _SPECS.get(name)
     if found is None:
-        raise KeyError(f"kernel must be one of {', '.join(KERNELS)} (or a variant made by variant_kernel), "
-                       f"got {name!r}")
+        raise KeyError(f"kernel must be one of {', '.join(KERNELS)} (or one made by kernel_for), got {name!r}")
     return found
-
-
-# --- variant kernels: ONNX's activations, clip, input_forget, peepholes (kernels/variant.cuh) ----
-_PRE = ("a_i", "a_f", "a_g", "a_o")
-_VARIANT_OPS = {  # op: (device function, inputs, outputs), as KERNELS
-    "rnn_v": ("rk_rnn_v", ("gx", "gh"), ("gh", "h_out")),
-    "rnn_v_backward": ("rk_rnn_v_backward", ("a", "dh"), ("da_out",)),
-    "lstm_v": ("rk_lstm_v", _LSTM_GX + _LSTM_GH + ("c_prev", "p_i", "p_o", "p_f"), _LSTM_GH + ("h_out", "c_out")),
-    "lstm_v_nopeep": ("rk_lstm_v_nopeep", _LSTM_GX + _LSTM_GH + ("c_prev",), _LSTM_GH + ("h_out", "c_out")),
-    "lstm_v_backward": ("rk_lstm_v_backward", _PRE + ("c_prev", "c", "dh", "dc", "p_i", "p_o", "p_f"),
-                        ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
-    "lstm_v_backward_nopeep": ("rk_lstm_v_backward_nopeep", _PRE + ("c_prev", "c", "dh", "dc"),
-                               ("da_i", "da_f", "da_g", "da_o", "dc_prev_out")),
-    "gru_v": ("rk_gru_v", _GX + _GH + ("b_hn", "h_prev"), _GH + ("ghn_out", "h_out")),
-    "gru_v_nobias": ("rk_gru_v_nobias", _GX + _GH + ("h_prev",), _GH + ("ghn_out", "h_out")),
-    "gru_v_backward": ("rk_gru_v_backward", ("a_r", "a_z", "a_n", "ghn", "h_prev", "dh"),
-                       ("da_r", "da_z", "da_n", "dgh_r", "dgh_z", "dgh_n", "dh_direct_out")),
-    "gru_v_reset": ("rk_gru_v_reset", ("gx_r", "gh_r", "h_prev"), ("gh_r", "rh_out")),
-    "gru_v_update": ("rk_gru_v_update", ("gx_z", "gx_n", "gh_z", "gh_n", "h_prev"), ("gh_z", "gh_n", "h_out")),
-    "gru_v_backward_update": ("rk_gru_v_backward_update", ("a_z", "a_n", "h_prev", "dh"),
-                              ("da_z", "da_n", "dh_direct_out")),
-    "gru_v_backward_reset": ("rk_gru_v_backward_reset", ("a_r", "h_prev", "d_rh", "dh_direct_out"),
-                             ("da_r", "dh_direct_out")),
-}
-VARIANT_OPS = tuple(_VARIANT_OPS)
-VARIANT_HEADERS = ("activations.cuh", "variant.cuh")
-VARIANTS = {}  # name -> KernelSpec of every variant kernel made so far
-
-
-def _variant_struct(struct, variant):
-    """The C++ struct ``V`` of kernels/variant.cuh for one ``_semantics.Variant``."""
-    acts = list(variant.acts) + [variant.acts[0]] * (3 - len(variant.acts))  # unused slots: any activation
-    guard = struct.upper()  # several kernels of one variant may share a translation unit
-    lines = [f"#ifndef {guard}", f"#define {guard}", f"struct {struct} {{",
-             f"  static const bool input_forget = {str(bool(variant.input_forget)).lower()};",
-             f"  static const bool peephole = {str(bool(variant.peephole)).lower()};"]
-    for slot, act in zip("fgh", acts):
-        fwd, grad = act.cuda()
-        lines += [f"  template <typename C> static RK_FUNC C act_{slot}(C x) {{ return {fwd}; }}",
-                  f"  template <typename C> static RK_FUNC C grad_{slot}(C x) {{ return {grad}; }}"]
-    if variant.clip is None:
-        lines += ["  template <typename C> static RK_FUNC C clip(C x) { return x; }",
-                  "  template <typename C> static RK_FUNC C inside(C) { return C(1); }"]
-    else:
-        t = f"C({variant.clip!r})"
-        lines += [f"  template <typename C> static RK_FUNC C clip(C x) {{ return rk_clip(x, {t}); }}",
-                  f"  template <typename C> static RK_FUNC C inside(C x) {{ return rk_inside(x, {t}); }}"]
-    return "\n".join(lines + ["};", "#endif", ""])
-
-
-@functools.lru_cache(maxsize=None)
-def variant_kernel(op, variant):
-    """The name of kernel ``op`` (one of VARIANT_OPS) for ``variant`` (a _semantics.Variant),
-    registering its KernelSpec on first use: one kernel per op and combination in use."""
-    if op not in _VARIANT_OPS:
-        raise KeyError(f"variant op must be one of {', '.join(_VARIANT_OPS)}, got {op!r}")
-    digest = hashlib.sha1(repr(tuple(variant)).encode()).hexdigest()[:12]
-    struct, name = f"rk_variant_{digest}", f"{op}_{digest}"
-    func, inputs, outputs = _VARIANT_OPS[op]
-    VARIANTS[name] = KernelSpec("variant.cuh", func, tuple(inputs), tuple(outputs), f"{struct}, ",
-                                _variant_struct(struct, variant))
-    return name
 
 
 def dtype_name(dtype):
@@ -184,29 +211,27 @@ def kernel_name(name, dtype):
 
 
 def preamble(name):
-    """The headers one kernel needs, common.cuh first (so the kernel header's #include is skipped)."""
+    """The headers one kernel needs, common.cuh first (so a header's #include is skipped), then its traits."""
     s = spec(name)
-    headers = VARIANT_HEADERS if s.variant_text else (s.header,)
-    text = header_text(COMMON_HEADER) + "".join(map(header_text, headers))
-    if s.variant_text:
-        text += f'#line 1 "<generated variant struct of {name}>"\n{s.variant_text}'
-
+    text = header_text(COMMON_HEADER) + "".join(map(header_text, HEADERS + (s.header,)))
+    text += f'#line 1 "<generated traits of {name}>"\n{s.traits_text}'
     # Whatever follows (the code CuPy generates) is not in kernels/: say so in error messages.
     return text + f'#line 1 "<generated code of {name}>"\n'
 
 
 def operation(name, dtype):
     """The ElementwiseKernel body: load in the compute type, call the device function, store.
-    Every store follows the call, so an in-out argument is read before it is overwritten.
+    Every store follows the call, so an in-out argument is read before it is overwritten; an output
+    not stored ("" in args_out) goes to a local that the compiler drops, as does its arithmetic.
 
     Inputs and outputs are CuPy's per-element ``const T &`` / ``T &`` variables, so this
     is the same code for every storage type that converts to and from C (CuPy's float16 does).
     """
     s, c = spec(name), COMPUTE_TYPE[dtype_name(dtype)]
-    results = [f"{out}_v" for out in s.outputs]
-    args = [f"static_cast<{c}>({arg})" for arg in s.inputs] + results
-    stores = " ".join(f"{out} = {res};" for out, res in zip(s.outputs, results))
-    return f"{c} {', '.join(results)}; {s.func}<{s.targs}{c}>({', '.join(args)}); {stores}"
+    results = [f"{out}_v" if out else f"_drop{k}" for k, out in enumerate(s.args_out)]
+    args = [f"{c}(0)" if arg == "0" else f"static_cast<{c}>({arg})" for arg in s.args_in] + results
+    stores = " ".join(f"{out} = {res};" for out, res in zip(s.args_out, results) if out)
+    return f"{c} {', '.join(results)}; {s.func}<{s.traits}, {c}>({', '.join(args)}); {stores}"
 
 
 def elementwise_args(name, dtype):

@@ -2,8 +2,7 @@
 the reverse-only direction, peephole parameters and ``initial_state``. Mixed into _Layer."""
 
 from . import _params, _semantics
-from ._recurrence import RNNRecurrence
-from ._variant_recurrence import VariantGRURecurrence, VariantLSTMRecurrence, VariantRNNRecurrence
+from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 
 
 class LayerOptions:
@@ -30,21 +29,24 @@ class LayerOptions:
         """Whether direction ``d`` of a layer runs from the last step to the first."""
         return d == 1 or self.direction == "reverse"
 
-    def _variant_recurrence(self, suffix):
-        """The recurrence of one layer and direction: the default one (shared, the fast path), or
-        the variant one bound to that direction's peephole weights."""
-        d = 1 if suffix.endswith("_reverse") else 0
-        variant = self._semantics.variants[d]
+    def _make_recurrence(self, math=None, weight_p=None):
+        """A recurrence of this module's cell with ``math`` (default: the first direction's CellMath)."""
         bk, H = self._backend, self.hidden_size
-        if variant is None:
-            if self._kind == "RNN" and self._semantics.activations[d].lower() != self._recurrence.nonlinearity:
-                return RNNRecurrence(bk, H, self._semantics.activations[d].lower())
-            return self._recurrence
+        math = math or self._semantics.maths[0]
         if self._kind == "RNN":
-            return VariantRNNRecurrence(bk, H, variant)
+            return RNNRecurrence(bk, H, math)
         if self._kind == "LSTM":
-            return VariantLSTMRecurrence(bk, H, variant, self._params.get("weight_p" + suffix))
-        return VariantGRURecurrence(bk, H, self.linear_before_reset, variant)
+            return LSTMRecurrence(bk, H, math, weight_p)
+        return GRURecurrence(bk, H, math, self.linear_before_reset)
+
+    def _build_recurrence(self, suffix):
+        """The recurrence of one layer and direction (key suffix): the module's own (``_recurrence``)
+        where its CellMath is that direction's, else one made for it; a peephole LSTM's is bound to
+        that direction's ``weight_p``."""
+        math = self._semantics.maths[1 if suffix.endswith("_reverse") else 0]
+        if math.peephole:
+            return self._make_recurrence(math, self._params["weight_p" + suffix])
+        return self._recurrence if self._recurrence.math == math else self._make_recurrence(math)
 
     def _option_values(self):
         """The ONNX options that differ from the defaults, as constructor arguments (repr, ``to()``)."""
@@ -130,7 +132,7 @@ class CellOptions(LayerOptions):
         return shapes
 
     def _cell_recurrence(self):
-        return self._variant_recurrence("")
+        return self._build_recurrence("")
 
     def _state_or_initial(self, state, input):
         return state

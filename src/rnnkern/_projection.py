@@ -1,10 +1,10 @@
 """LSTM with projections (PyTorch's ``proj_size``): the LSTM step, then h = h_full @ W_hr^T.
 
-The fused LSTM step is unchanged: it computes the H-wide ``h_full = o * tanh(c)``
+The LSTM step (any CellMath) is unchanged: it computes the H-wide ``h_full = o * tanh(c)``
 and the cell state c (H); one GEMM then projects h_full to the P-wide h that
 is the output and the recurrent input (so W_hh is (4H, P)). For training,
-``h_full`` of every step is kept on the tape (width H, next to the gate
-activations and c), since both dh_full = dh @ W_hr and dW_hr = sum_t dh_t^T h_full_t
+``h_full`` of every step is kept on the tape (width H, next to the saved gates
+and c), since both dh_full = dh @ W_hr and dW_hr = sum_t dh_t^T h_full_t
 need it.
 
 A ``ProjectedLSTMRecurrence`` is bound to one layer and direction's W_hr and made
@@ -23,7 +23,7 @@ class ProjectedLSTMRecurrence(_Recurrence):
     keeps_dh = True  # backward_direction keeps dh of every step for dW_hr
 
     def __init__(self, inner, w_hr):
-        super().__init__(inner.backend, inner.hidden_size)
+        super().__init__(inner.backend, inner.hidden_size, inner.math)
         self.inner, self.w_hr = inner, w_hr
         self.gates = inner.gates
         self.proj_size = w_hr.shape[0]
@@ -54,11 +54,9 @@ class ProjectedLSTMRecurrence(_Recurrence):
         self.inner.step_train(gx, h_prev, c_prev, w_hh, b_hn, saved, saved["h_full"], c_out)
         self._project(saved["h_full"], h_out)
 
-    def backward_step(self, saved, h_prev, c_prev, h, dh, dc, w_hh, dgx, dgh, dh_prev_out, dc_prev_out):
+    def backward_step(self, s):
         """dh (P) -> dh_full = dh @ W_hr (H), then the LSTM's backward step; W_hh's GEMM gives dh_prev (P)."""
-        dh_full = self.backend.xp.matmul(dh, self.w_hr)
-        self.inner.backward_step(saved, h_prev, c_prev, saved["h_full"], dh_full, dc, w_hh, dgx, dgh,
-                                 dh_prev_out, dc_prev_out)
+        self.inner.backward_step(s._replace(h=s.saved["h_full"], dh=self.backend.xp.matmul(s.dh, self.w_hr)))
 
     def hh_inputs(self, hprev, saved):
         return self.inner.hh_inputs(hprev, saved)

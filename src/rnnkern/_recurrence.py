@@ -1,17 +1,42 @@
-"""One time step of each cell kind, written once for every backend and used by cells and layers.
+"""One time step of each cell kind, written once for every backend and every CellMath; used by
+cells and layers.
 
-A step is the recurrent GEMM (``xp.matmul`` on any backend: BLAS or cuBLAS)
-followed by the backend's fused elementwise step. The input projection
-``gx = x @ W_ih^T + bias`` is computed by the caller, for all time steps at once
-in a layer. Every bias that is added linearly is folded into ``gx``; only the
-GRU's b_hn, which the reset gate multiplies, stays separate.
+A step is the recurrent GEMM (``xp.matmul`` on any backend: BLAS or cuBLAS) followed by the
+backend's fused elementwise step, which takes the recurrence's ``math`` (a ``_semantics.CellMath``:
+activations, clip, input_forget, peepholes; the defaults are one instance of it). The input
+projection ``gx = x @ W_ih^T + bias`` is computed by the caller, for all time steps at once in a
+layer. Every bias that is added linearly is folded into ``gx``; only the GRU's b_hn, which the reset
+gate multiplies, stays separate.
 
-For training, ``step_train`` saves per step what ``backward_step`` needs
-(``saved_widths``: name -> width in units of H), and ``backward_step`` turns dh
-(and dc) into the gradients of the gate pre-activations: ``dgx`` (input side,
-whose GEMMs give dx and dW_ih) and ``dgh`` (hidden side, for dW_hh; the same
-array as dgx except in the GRU with linear_before_reset=True).
+For training, ``step_train`` saves per step what ``backward_step`` needs (``saved_widths``: name ->
+width in units of H). Each key has one meaning: ``gates`` / ``rz`` / ``n`` hold gate activations
+(``math.saves_activations``, the default math), ``pre`` / ``pre_rz`` / ``pre_n`` gate
+pre-activations (peephole terms added, before the clip), which clipped and piecewise activations
+need for their derivative; ``c`` the cell state, ``ghn`` W_hn h + b_hn, ``rh`` r * h_prev.
+``backward_step`` takes one step's ``StepGrad`` and turns dh (and dc) into the gradients of the gate
+pre-activations: ``dgx`` (input side, whose GEMMs give dx and dW_ih) and ``dgh`` (hidden side, for
+dW_hh; the same array as dgx except in the GRU with linear_before_reset=True).
+
+The LSTM with peepholes is bound to its direction's ``weight_p`` (3*H,), made per call (as the
+projection is), and accumulates its gradient step by step (``output_weight_grads`` returns it).
 """
+
+from typing import Any, NamedTuple, Optional
+
+
+class StepGrad(NamedTuple):
+    """One step's backward: what it reads and the arrays it writes (``*_out``, dgx and dgh)."""
+    saved: dict  # this step's rows of the saved arrays (rec.saved_widths)
+    h_prev: Any  # (B, P) the state before the step
+    c_prev: Optional[Any]  # (B, H), the LSTM's, else None
+    h: Any  # (B, P) the step's output
+    dh: Any  # the gradient into h
+    dc: Optional[Any]  # the gradient into c from later steps (LSTM)
+    w_hh: Any
+    dgx: Any  # out: (B, G*H) the input-side pre-activations' gradient
+    dgh: Any  # out: the hidden side's (dgx itself but in the GRU with linear_before_reset)
+    dh_prev_out: Any  # out: the gradient into h_prev
+    dc_prev_out: Optional[Any] = None  # out: into c_prev (may be dc)
 
 
 class _Recurrence:
@@ -21,9 +46,10 @@ class _Recurrence:
     shares_dgh = True  # dgh is dgx
     keeps_dh = False  # whether backward needs dh of every step (output_weight_grads)
 
-    def __init__(self, backend, hidden_size):
+    def __init__(self, backend, hidden_size, math=None):
         self.backend = backend
         self.hidden_size = hidden_size
+        self.math = math
 
     def fold_bias(self, b_ih, b_hh):
         """(bias added to gx, b_hn or None)."""
@@ -47,49 +73,80 @@ class _Recurrence:
 class RNNRecurrence(_Recurrence):
     gates = 1
 
-    def __init__(self, backend, hidden_size, nonlinearity):
-        super().__init__(backend, hidden_size)
-        self.nonlinearity = nonlinearity
+    def __init__(self, backend, hidden_size, math):
+        super().__init__(backend, hidden_size, math)
+        self.saved_widths = {} if math.saves_activations else {"pre": 1}  # with activations: h itself
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None):
         self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
-        self.backend.rnn_step(gx, ws["gh"], h_out, self.nonlinearity)
+        self.backend.rnn_step(self.math, gx, ws["gh"], h_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
         # h_out may be a strided view of the output, so the GEMM gets a buffer of its own
-        self.backend.rnn_step(gx, self.backend.xp.matmul(h_prev, w_hh.T), h_out, self.nonlinearity)
+        xp = self.backend.xp
+        gh = xp.matmul(h_prev, w_hh.T) if "pre" not in saved else xp.matmul(h_prev, w_hh.T, out=saved["pre"])
+        self.backend.rnn_step(self.math, gx, gh, h_out, train=True)
 
-    def backward_step(self, saved, h_prev, c_prev, h, dh, dc, w_hh, dgx, dgh, dh_prev_out, dc_prev_out=None):
-        self.backend.rnn_backward(h, dh, dgx, self.nonlinearity)
-        self.backend.xp.matmul(dgx, w_hh, out=dh_prev_out)
+    def backward_step(self, s):
+        self.backend.rnn_backward(self.math, s.saved.get("pre", s.h), s.dh, s.dgx)
+        self.backend.xp.matmul(s.dgx, s.w_hh, out=s.dh_prev_out)
 
 
 class LSTMRecurrence(_Recurrence):
     gates = 4
     has_cell_state = True
-    saved_widths = {"acts": 4, "c": 1}
+
+    def __init__(self, backend, hidden_size, math, weight_p=None):
+        super().__init__(backend, hidden_size, math)
+        self.weight_p = weight_p  # the peephole vector (p_i, p_o, p_f), or None
+        self._gates = "gates" if math.saves_activations else "pre"
+        self.saved_widths = {self._gates: 4, "c": 1}
+        self._grad_p = None
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out):
         self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
-        self.backend.lstm_step(gx, ws["gh"], c_prev, h_out, c_out)
+        self.backend.lstm_step(self.math, gx, ws["gh"], c_prev, self.weight_p, h_out, c_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out):
-        self.backend.xp.matmul(h_prev, w_hh.T, out=saved["acts"])
-        self.backend.lstm_step_train(gx, saved["acts"], c_prev, h_out, c_out)
+        gates = saved[self._gates]
+        self.backend.xp.matmul(h_prev, w_hh.T, out=gates)
+        self.backend.lstm_step(self.math, gx, gates, c_prev, self.weight_p, h_out, c_out, train=True)
 
-    def backward_step(self, saved, h_prev, c_prev, h, dh, dc, w_hh, dgx, dgh, dh_prev_out, dc_prev_out):
-        self.backend.lstm_backward(saved["acts"], c_prev, saved["c"], dh, dc, dgx, dc_prev_out)
-        self.backend.xp.matmul(dgx, w_hh, out=dh_prev_out)
+    def backward_step(self, s):
+        bk, H, p = self.backend, self.hidden_size, self.weight_p
+        dgx, c = s.dgx, s.saved["c"]
+        bk.lstm_backward(self.math, s.saved[self._gates], s.c_prev, c, s.dh, s.dc, p, dgx, s.dc_prev_out)
+        if p is not None:  # dp_i = sum da_i c_prev, dp_o = sum da_o c, dp_f = sum da_f c_prev
+            if self._grad_p is None:
+                self._grad_p = bk.zeros(p.shape, p.dtype)
+            xp, g = bk.xp, self._grad_p
+            g[:H] += xp.einsum("bh,bh->h", dgx[:, :H], s.c_prev)
+            g[H:2 * H] += xp.einsum("bh,bh->h", dgx[:, 3 * H:], c)
+            g[2 * H:] += xp.einsum("bh,bh->h", dgx[:, H:2 * H], s.c_prev)
+        bk.xp.matmul(dgx, s.w_hh, out=s.dh_prev_out)
+
+    def output_weight_grads(self, dh_steps, saved):
+        p = self.weight_p
+        if p is None:
+            return {}
+        grad, self._grad_p = self._grad_p, None
+        return {"weight_p": grad if grad is not None else self.backend.zeros(p.shape, p.dtype)}
 
 
 class GRURecurrence(_Recurrence):
     gates = 3
 
-    def __init__(self, backend, hidden_size, linear_before_reset):
-        super().__init__(backend, hidden_size)
+    def __init__(self, backend, hidden_size, math, linear_before_reset=True):
+        super().__init__(backend, hidden_size, math)
         self.linear_before_reset = linear_before_reset
-        self.saved_widths = {"acts": 3, "ghn": 1} if linear_before_reset else {"rz": 2, "n": 1}
         self.shares_dgh = not linear_before_reset
+        acts = math.saves_activations
+        if linear_before_reset:
+            self._keys = ("gates" if acts else "pre", "ghn")
+            self.saved_widths = {self._keys[0]: 3, "ghn": 1}
+        else:
+            self._keys = ("rz", "n") if acts else ("pre_rz", "pre_n")
+            self.saved_widths = {self._keys[0]: 2, self._keys[1]: 1, **({} if acts else {"rh": 1})}
 
     def fold_bias(self, b_ih, b_hh):
         if b_ih is None or not self.linear_before_reset:
@@ -106,43 +163,42 @@ class GRURecurrence(_Recurrence):
         return {"gh_rz": empty((batch, 2 * H), dtype), "gh_n": empty((batch, H), dtype),
                 "rh": empty((batch, H), dtype)}
 
-    def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None, ghn_out=None):
-        xp, bk, H = self.backend.xp, self.backend, self.hidden_size
+    def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None, ghn_out=None, train=False):
+        xp, bk, H, m = self.backend.xp, self.backend, self.hidden_size, self.math
         if self.linear_before_reset:
             xp.matmul(h_prev, w_hh.T, out=ws["gh"])
-            if ghn_out is None:
-                bk.gru_step(gx, ws["gh"], b_hn, h_prev, h_out)
-            else:
-                bk.gru_step_train(gx, ws["gh"], b_hn, h_prev, h_out, ghn_out)
+            bk.gru_step(m, gx, ws["gh"], b_hn, h_prev, h_out, ghn_out)
             return
         xp.matmul(h_prev, w_hh[:2 * H].T, out=ws["gh_rz"])
-        bk.gru_reset(gx, ws["gh_rz"], h_prev, ws["rh"])
+        bk.gru_reset(m, gx, ws["gh_rz"], h_prev, ws["rh"])
         xp.matmul(ws["rh"], w_hh[2 * H:].T, out=ws["gh_n"])
-        (bk.gru_update if ghn_out is None else bk.gru_update_train)(gx, ws["gh_rz"], ws["gh_n"], h_prev, h_out)
+        bk.gru_update(m, gx, ws["gh_rz"], ws["gh_n"], h_prev, h_out, train)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
+        first, second = (saved[k] for k in self._keys)
         if self.linear_before_reset:
-            self.step(gx, h_prev, None, w_hh, b_hn, {"gh": saved["acts"]}, h_out, ghn_out=saved["ghn"])
-        else:
-            ws = {"gh_rz": saved["rz"], "gh_n": saved["n"], "rh": h_out}  # h_out is free until the end
-            self.step(gx, h_prev, None, w_hh, b_hn, ws, h_out, ghn_out=True)
+            self.step(gx, h_prev, None, w_hh, b_hn, {"gh": first}, h_out, ghn_out=second)
+        else:  # the default math saves r, not r*h_prev: h_out is free until the end
+            ws = {"gh_rz": first, "gh_n": second, "rh": saved.get("rh", h_out)}
+            self.step(gx, h_prev, None, w_hh, b_hn, ws, h_out, train=True)
 
-    def backward_step(self, saved, h_prev, c_prev, h, dh, dc, w_hh, dgx, dgh, dh_prev_out, dc_prev_out=None):
-        xp, bk, H = self.backend.xp, self.backend, self.hidden_size
-        direct = bk.empty(dh.shape, dh.dtype)  # the part of dh_prev that bypasses W_hh
+    def backward_step(self, s):
+        xp, bk, H, m = self.backend.xp, self.backend, self.hidden_size, self.math
+        first, second = (s.saved[k] for k in self._keys)
+        direct = bk.empty(s.dh.shape, s.dh.dtype)  # the part of dh_prev that bypasses W_hh
         if self.linear_before_reset:
-            bk.gru_backward(saved["acts"], saved["ghn"], h_prev, dh, dgx, dgh, direct)
-            xp.matmul(dgh, w_hh, out=dh_prev_out)
+            bk.gru_backward(m, first, second, s.h_prev, s.dh, s.dgx, s.dgh, direct)
+            xp.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
         else:
-            rz = saved["rz"]
-            bk.gru_backward_update(rz[:, H:], saved["n"], h_prev, dh, dgx, direct)
-            d_rh = xp.matmul(dgx[:, 2 * H:], w_hh[2 * H:])
-            bk.gru_backward_reset(rz[:, :H], h_prev, d_rh, dgx, direct)
-            xp.matmul(dgx[:, :2 * H], w_hh[:2 * H], out=dh_prev_out)
-        dh_prev_out += direct
+            bk.gru_backward_update(m, first[:, H:], second, s.h_prev, s.dh, s.dgx, direct)
+            d_rh = xp.matmul(s.dgx[:, 2 * H:], s.w_hh[2 * H:])
+            bk.gru_backward_reset(m, first[:, :H], s.h_prev, d_rh, s.dgx, direct)
+            xp.matmul(s.dgx[:, :2 * H], s.w_hh[:2 * H], out=s.dh_prev_out)
+        xp.add(s.dh_prev_out, direct, out=s.dh_prev_out)
 
     def hh_inputs(self, hprev, saved):
         if self.linear_before_reset:
             return super().hh_inputs(hprev, saved)
         H = self.hidden_size
-        return [(slice(0, 2 * H), hprev), (slice(2 * H, None), saved["rz"][..., :H] * hprev)]
+        rh = saved["rh"] if "rh" in saved else saved["rz"][..., :H] * hprev
+        return [(slice(0, 2 * H), hprev), (slice(2 * H, None), rh)]

@@ -2,10 +2,10 @@
 initial_state.
 
 ``resolve`` checks the options a layer was given and returns ``Semantics``: the normalised
-attributes and, per direction, a ``Variant`` or None. None is the default math, which runs the
-existing recurrences and kernels untouched (the fast path); a Variant selects the variant
-recurrences (_variant_recurrence.py) and kernels, compiled once per Variant. ONNX's rules, as ONNX
-Runtime applies them:
+attributes and, per direction, a ``CellMath``: the activations and options of that direction's cell.
+Every direction has one; the defaults (``default_math``) are one instance of it, which the backends
+run on their fast default kernels (``CellMath.is_default``). A CellMath is hashable: it keys every
+compiled kernel on every device. ONNX's rules, as ONNX Runtime applies them:
 
 - ``activations``: per direction RNN (f), GRU (f, g), LSTM (f, g, h); one direction's list applies
   to every direction, a bidirectional layer also takes both (forward's first).
@@ -28,17 +28,43 @@ from ._validate import check_bool
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh")}
 _NONLINEARITY = {"tanh": "Tanh", "relu": "Relu"}
+_DEFAULT_ACTS = {kind: _activations.bind(names, (), ()) for kind, names in DEFAULT_ACTIVATIONS.items()}
 OPTION_NAMES = ("direction", "activations", "activation_alpha", "activation_beta", "clip")
 LSTM_OPTION_NAMES = ("input_forget", "peephole")
 
 
-class Variant(NamedTuple):
-    """One direction's non-default math; the key of its compiled kernels."""
+_PLAIN_RNN = (_activations.Act("Tanh"), _activations.Act("Relu"))
+
+
+class CellMath(NamedTuple):
+    """One direction's cell math: activations and options; the key of its compiled kernels."""
     kind: str  # "RNN", "LSTM", "GRU"
     acts: tuple  # Acts: RNN (f,), GRU (f, g), LSTM (f, g, h)
     clip: Optional[float] = None
     input_forget: bool = False
     peephole: bool = False
+
+    @property
+    def is_default(self):
+        """Whether this is the default math (RNN: plain tanh or relu), which the fast kernels run."""
+        if self.clip is not None or self.input_forget or self.peephole:
+            return False
+        if self.kind == "RNN":
+            return len(self.acts) == 1 and self.acts[0] in _PLAIN_RNN
+        return self.acts == _DEFAULT_ACTS[self.kind]
+
+    @property
+    def saves_activations(self):
+        """What training keeps of each gate: its activation (the default math), else its
+        pre-activation (clipped and piecewise activations need their argument for the derivative)."""
+        return self.is_default
+
+
+def default_math(kind, nonlinearity="tanh"):
+    """The default CellMath of ``kind`` ("RNN", "LSTM", "GRU"; the RNN's ``nonlinearity``: "tanh", "relu")."""
+    if kind == "RNN":
+        return CellMath(kind, (_activations.Act(_NONLINEARITY[nonlinearity or "tanh"]),))
+    return CellMath(kind, _DEFAULT_ACTS[kind])
 
 
 class Semantics(NamedTuple):
@@ -49,7 +75,7 @@ class Semantics(NamedTuple):
     clip: Optional[float]
     input_forget: bool
     peephole: bool
-    variants: tuple  # per direction: a Variant, or None for the default (fast) path
+    maths: tuple  # per direction: its CellMath
 
 
 def check_direction(direction, bidirectional, owner):
@@ -147,15 +173,10 @@ def resolve(kind, directions, options, owner, nonlinearity=None, proj_size=0):
         raise ValueError(f"{owner}: peephole=True cannot be combined with proj_size={proj_size} "
                          f"(ONNX's LSTM has no projection); use one of them")
     per = len(DEFAULT_ACTIVATIONS[kind])
-    variants = []
-    for d in range(directions):
-        mine = acts[d * per:(d + 1) * per]
-        default = _activations.bind(DEFAULT_ACTIVATIONS[kind], (), ()) if kind != "RNN" else None
-        plain = (mine == default) if kind != "RNN" else mine[0] in (_activations.Act("Tanh"), _activations.Act("Relu"))
-        special = clip is not None or input_forget or peephole
-        variants.append(None if plain and not special else Variant(kind, mine, clip, input_forget, peephole))
+    maths = tuple(CellMath(kind, acts[d * per:(d + 1) * per], clip, input_forget, peephole)
+                  for d in range(directions))
     return Semantics(
         direction=options.get("direction"), activations=names,
         activation_alpha=tuple(a.alpha for a in acts if a.alpha is not None),
         activation_beta=tuple(a.beta for a in acts if a.beta is not None),
-        clip=clip, input_forget=input_forget, peephole=peephole, variants=tuple(variants))
+        clip=clip, input_forget=input_forget, peephole=peephole, maths=maths)

@@ -13,7 +13,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from ._bptt import backward_direction, forward_train_direction
+from ._bptt import Weights, backward_direction, forward_train_direction
 from ._dropout import draw_mask, resolve_generator
 from ._sequence import sort_plan, take
 from ._validate import check_shape
@@ -73,15 +73,15 @@ class TrainableLayer:
             x, h0 = take(bk, x, order, 1), take(bk, h0, order, 1)
             c0 = take(bk, c0, order, 1) if c0 is not None else None
         h_n, c_n = bk.empty(h0.shape, self.dtype), (bk.empty(c0.shape, self.dtype) if c0 is not None else None)
-        inputs, outputs, saved, masks = [], [], [], []
+        inputs, outputs, directions, masks = [], [], [], []
         for layer in range(self.num_layers):
             y = bk.zeros((T, B, D * H), self.dtype)
             for d, suffix in self._directions(layer):
                 k, p, rec = layer * D + d, self._layer_params(suffix), self._direction_recurrence(suffix)
                 s, h_n[k], c_last = forward_train_direction(
-                    rec, p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x,
-                    h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H], active, self._reverse(d))
-                saved.append(s)
+                    rec, Weights.of(p), x, h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H],
+                    active, self._reverse(d))
+                directions.append(s)
                 if c_n is not None:
                     c_n[k] = c_last
             inputs.append(x)
@@ -90,7 +90,7 @@ class TrainableLayer:
             if self.dropout and layer < self.num_layers - 1:
                 masks.append(self._dropout_mask(rng, (T, B, D * H), order))
                 x = y * masks[-1]
-        tape = Tape(inputs=inputs, outputs=outputs, saved=saved, masks=masks, h0=h0, c0=c0, active=active,
+        tape = Tape(inputs=inputs, outputs=outputs, directions=directions, masks=masks, h0=h0, c0=c0, active=active,
                     order=order, batched=batched, owner=self, version=self._version)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
         if bk.xp.may_share_memory(y_user, outputs[-1]):
@@ -126,9 +126,8 @@ class TrainableLayer:
             for d, suffix in self._directions(layer):
                 k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
                 grads, dx_d, dh0[k], dc0_k = backward_direction(
-                    self._direction_recurrence(suffix), p["weight_ih"], p["weight_hh"], self.bias, x, y[..., cols],
-                    tape.saved[k], tape.h0[k], None if tape.c0 is None else tape.c0[k], dy[..., cols], dh_n[k],
-                    None if dc_n is None else dc_n[k], tape.active, self._reverse(d))
+                    self._direction_recurrence(suffix), Weights.of(p), tape.directions[k], dy[..., cols], dh_n[k],
+                    None if dc_n is None else dc_n[k])
                 dx += dx_d
                 if dc0 is not None:
                     dc0[k] = dc0_k
@@ -199,10 +198,9 @@ class TrainableCell:
         h = self._hidden(h_name, h, x.shape[0], batched).copy()
         c = self._hidden(c_part[0], c_part[1], x.shape[0], batched).copy() if c_part else None
         p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
-        saved, h_new, c_new = forward_train_direction(
-            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh"), x[None],
-            h, c, out, np.array([x.shape[0]]), False)
-        tape = Tape(x=x[None], y=out, saved=saved, h0=h, c0=c, batched=batched, owner=self, version=self._version)
+        direction, h_new, c_new = forward_train_direction(
+            self._cell_recurrence(), Weights.of(p), x[None], h, c, out, np.array([x.shape[0]]), False)
+        tape = Tape(direction=direction, batched=batched, owner=self, version=self._version)
         return self._user_state(h_new, c_new, batched), tape
 
     def backward(self, tape: Tape, dnew_state: Any) -> Tuple[Any, Any, Dict[str, Any]]:
@@ -218,14 +216,12 @@ class TrainableCell:
             parameters' gradients keyed like ``state_dict()``.
         """
         check_tape(self, tape, "cell")
-        batch = tape.x.shape[1]
+        batch = tape.direction.x.shape[1]
         (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")
         dh = self._hidden(dh_name, dh, batch, tape.batched)
         dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
         p = self._params
-        grads, dx, dh0, dc0 = backward_direction(
-            self._cell_recurrence(), p["weight_ih"], p["weight_hh"], self.bias, tape.x, tape.y, tape.saved, tape.h0,
-            tape.c0, None, dh, dc, np.array([batch]), False)
+        grads, dx, dh0, dc0 = backward_direction(self._cell_recurrence(), Weights.of(p), tape.direction, None, dh, dc)
         dx = dx[0] if tape.batched else dx[0, 0]
         return dx, self._user_state(dh0, dc0, tape.batched), grads
 

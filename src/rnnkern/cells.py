@@ -8,7 +8,6 @@ from . import _params
 from ._module import Array, ParamModule
 from ._ieee import nan_from_inf_expected
 from ._layer_options import CellOptions
-from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._semantics import OPTION_NAMES, uniform_nonlinearity
 from ._torch_interop import TorchMixin
 from ._training import TrainableCell
@@ -142,9 +141,6 @@ class RNNCell(_Cell):
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed, **options)
         self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
-    def _make_recurrence(self):
-        return RNNRecurrence(self._backend, self.hidden_size, self.nonlinearity or self.activations[0].lower())
-
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
 
@@ -174,9 +170,6 @@ class LSTMCell(_Cell):
     gates = 4
     _kind = "LSTM"
     _option_names = _Cell._option_names + ("input_forget",)  # peephole: read off the keys
-
-    def _make_recurrence(self):
-        return LSTMRecurrence(self._backend, self.hidden_size)
 
 
 class GRUCell(_Cell):
@@ -209,9 +202,6 @@ class GRUCell(_Cell):
                  device: str = "cpu", dtype: Any = "float32", seed: Seed = None, **options):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRUCell")
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype, seed=seed, **options)
-
-    def _make_recurrence(self):
-        return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
 
     def _options(self):
         return {"linear_before_reset": self.linear_before_reset}

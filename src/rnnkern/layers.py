@@ -12,7 +12,6 @@ from ._layer_docs import LAYER_ARGS as _LAYER_ARGS
 from ._layer_options import LayerOptions
 from ._module import ParamModule
 from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
-from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
 from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
 from ._torch_interop import TorchMixin
@@ -52,7 +51,7 @@ class _Layer(LayerOptions, InteropMixin, TorchMixin, TrainableLayer, ParamModule
 
     def _direction_recurrence(self, suffix):
         """The recurrence of one layer and direction (the LSTM's binds that direction's projection)."""
-        return self._variant_recurrence(suffix)
+        return self._build_recurrence(suffix)
 
     def _directions(self, layer):
         """(direction, key suffix) of one layer, in PyTorch's order: _lk, then _lk_reverse."""
@@ -250,11 +249,6 @@ class RNN(_Layer):
                          dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
         self.nonlinearity = self.nonlinearity or uniform_nonlinearity(self.activations)
 
-    def _make_recurrence(self):
-        # a direction whose activation differs (or is no plain tanh/relu) gets its own: _variant_recurrence
-        return RNNRecurrence(self._backend, self.hidden_size,
-                             self.nonlinearity or uniform_nonlinearity(self.activations[:1]) or "tanh")
-
     def _options(self):
         return {"nonlinearity": self.nonlinearity}
 
@@ -281,11 +275,8 @@ class LSTM(_Layer):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
 
-    def _make_recurrence(self):
-        return LSTMRecurrence(self._backend, self.hidden_size)
-
     def _direction_recurrence(self, suffix):
-        rec = self._variant_recurrence(suffix)
+        rec = self._build_recurrence(suffix)
         return ProjectedLSTMRecurrence(rec, self._params["weight_hr" + suffix]) if self.proj_size else rec
 
     @classmethod
@@ -309,9 +300,6 @@ class GRU(_Layer):
         self.linear_before_reset = check_bool("linear_before_reset", linear_before_reset, "GRU")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, bidirectional,
                          dropout=dropout, device=device, dtype=dtype, seed=seed, **options)
-
-    def _make_recurrence(self):
-        return GRURecurrence(self._backend, self.hidden_size, self.linear_before_reset)
 
     def _options(self):
         return {"linear_before_reset": self.linear_before_reset}

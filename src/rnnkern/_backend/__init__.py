@@ -4,8 +4,22 @@ A backend exposes its array module as ``xp`` (so generic code can call
 ``xp.matmul``), allocation, host/device transfer, and the fused elementwise
 step of each cell. ``get_backend("cpu" | "gpu" | "auto")`` returns it ("cuda" and "cuda:0",
 torch's names, mean "gpu").
+
+Nothing is chosen at import: importing this package imports neither numba nor CuPy. The CPU
+backend is picked when first asked for (``get_backend("cpu")``, ``cpu_kernels_description()``, a
+layer made on the CPU): the ``use_cpu_kernels`` block it runs in, else the environment variable
+RNNKERN_CPU_KERNELS ("numba" or "numpy", read on each call), else numba's fused kernels where numba
+imports and NumPy's ufuncs where not. Tests switch in-process, without a subprocess::
+
+    with use_cpu_kernels("numpy"):
+        layer = rnnkern.LSTM(3, 4)  # keeps the NumPy steps after the block, as a layer keeps its backend
+
+The GPU backend is probed on first use too, and kept once it works; when it cannot be used, the
+DeviceUnavailableError names the device as the caller typed it ('gpu', 'cuda' or 'cuda:0').
 """
 
+import contextlib
+import contextvars
 import functools
 import os
 
@@ -21,31 +35,41 @@ DEVICES = ("cpu", "gpu", "auto")
 GPU_EXTRAS = "pip install 'rnnkern[gpu-cuda12]' (CUDA 12) or 'rnnkern[gpu-cuda13]' (CUDA 13)"
 
 
-@functools.lru_cache(maxsize=None)
-def _gpu_backend():
-    """The CuPy backend, or DeviceUnavailableError saying why it cannot be used."""
+def _find_cupy():
+    """(cupy, None) when CuPy imports and sees a CUDA device, else (None, what is wrong): the words that
+    follow the device's name in the DeviceUnavailableError, which ``_gpu_backend`` names."""
     try:
         import cupy
     except ImportError as exc:
-        raise DeviceUnavailableError(
-            "device='gpu' needs CuPy, which is not installed "
-            f"({exc}); install it with: {GPU_EXTRAS}"
-        ) from None
+        return None, f" needs CuPy, which is not installed ({exc}); install it with: {GPU_EXTRAS}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError without a driver, or a broken install
-        raise DeviceUnavailableError(
-            f"device='gpu': CuPy {cupy.__version__} is installed but no CUDA device is usable "
-            f"({type(exc).__name__}: {exc}); check the NVIDIA driver (nvidia-smi) and that the "
-            "CuPy wheel matches the CUDA version, or use device='cpu' / device='auto'"
-        ) from None
+        return None, (f": CuPy {cupy.__version__} is installed but no CUDA device is usable "
+                      f"({type(exc).__name__}: {exc}); check the NVIDIA driver (nvidia-smi) and that the "
+                      "CuPy wheel matches the CUDA version, or use device='cpu' / device='auto'")
     if count == 0:
-        raise DeviceUnavailableError(
-            f"device='gpu': CuPy {cupy.__version__} found no CUDA device; use device='cpu' or device='auto'"
-        )
+        return None, f": CuPy {cupy.__version__} found no CUDA device; use device='cpu' or device='auto'"
+    return cupy, None
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_backend(cupy):
+    """The backend on ``cupy``, made once per module (so every "gpu" is the same object)."""
     from ._cupy import CupyBackend
 
     return CupyBackend(cupy)
+
+
+def _gpu_backend(device="gpu"):
+    """The CuPy backend, or DeviceUnavailableError saying why it cannot be used, which names ``device``
+    as the caller typed it: device='gpu', or device='cuda' (the GPU) for torch's names. A failure is
+    probed again on the next call (CuPy may have been installed or set up since)."""
+    cupy, problem = _find_cupy()
+    if problem is not None:
+        named = f"device={device!r}" + ("" if device == "gpu" else " (the GPU)")
+        raise DeviceUnavailableError(named + problem)
+    return _cupy_backend(cupy)
 
 
 def gpu_unavailable_reason():
@@ -60,12 +84,18 @@ def gpu_unavailable_reason():
 CPU_KERNELS = ("numba", "numpy")
 
 
+# The kernels a ``use_cpu_kernels`` block chose (None outside any): a context variable, so that a
+# block in one thread does not switch another thread's layers.
+_CPU_CHOICE = contextvars.ContextVar("rnnkern_cpu_kernels", default=None)
+
+
 def cpu_backend(kernels=None):
     """The CPU backend whose step math runs on ``kernels``: "numba" (fused compiled kernels, the
-    default where numba is installed) or "numpy" (in-place ufuncs, the fallback). None reads the
-    environment variable RNNKERN_CPU_KERNELS, else picks numba when it imports."""
+    default where numba is installed) or "numpy" (in-place ufuncs, the fallback). None takes the
+    enclosing ``use_cpu_kernels`` block's choice, else the environment variable RNNKERN_CPU_KERNELS,
+    else picks numba when it imports."""
     if kernels is None:
-        kernels = os.environ.get("RNNKERN_CPU_KERNELS") or None
+        kernels = _CPU_CHOICE.get() or os.environ.get("RNNKERN_CPU_KERNELS") or None
     if kernels is not None and kernels not in CPU_KERNELS:
         raise ValueError(f"RNNKERN_CPU_KERNELS must be 'numba' or 'numpy', got {kernels!r}")
     return _cpu_backend(kernels or ("numba" if numba_unavailable_reason() is None else "numpy"))
@@ -94,12 +124,23 @@ def numba_unavailable_reason():
     return None
 
 
-_CPU = cpu_backend()
+@contextlib.contextmanager
+def use_cpu_kernels(kernels):
+    """Inside the block, the CPU backend (``get_backend("cpu")``, device="auto" without a GPU, and
+    every layer made there) runs its step math on ``kernels``, "numba" or "numpy", whatever
+    RNNKERN_CPU_KERNELS says. Blocks nest; the previous choice comes back on leaving. Yields the backend."""
+    backend = cpu_backend(kernels)  # a bad name or a missing numba fails here, before the block
+    token = _CPU_CHOICE.set(kernels)
+    try:
+        yield backend
+    finally:
+        _CPU_CHOICE.reset(token)
 
 
 def cpu_kernels_description():
     """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
-    if _CPU._kernels.startswith("numba"):
+    cpu = cpu_backend()
+    if cpu._kernels.startswith("numba"):
         from . import _numba, _numba_blas
         from ._numba_math import COMPILE_CACHE
 
@@ -107,10 +148,11 @@ def cpu_kernels_description():
                 else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")
         cache = "" if COMPILE_CACHE else ("; no writable compile cache, so each process compiles them again: "
                                           "set NUMBA_CACHE_DIR to a writable folder to keep them")
-        return f"{_CPU._kernels} ({loop}){cache}"
+        return f"{cpu._kernels} ({loop}){cache}"
     if numba_unavailable_reason() is None:
-        return f"{_CPU._kernels} (RNNKERN_CPU_KERNELS=numpy chose them over numba)"
-    return f"{_CPU._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"
+        chooser = "use_cpu_kernels('numpy')" if _CPU_CHOICE.get() else "RNNKERN_CPU_KERNELS=numpy"
+        return f"{cpu._kernels} ({chooser} chose them over numba)"
+    return f"{cpu._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"
 
 
 # torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).
@@ -129,15 +171,10 @@ def get_backend(device):
         raise ValueError(f"device must be one of 'cpu', 'gpu', 'auto', got {device!r} (torch's 'cuda' and 'cuda:0' "
                          f"also name the GPU){hint}")
     if device == "cpu":
-        return _CPU
+        return cpu_backend()
     if device in GPU_ALIASES:
-        try:
-            return _gpu_backend()
-        except DeviceUnavailableError as exc:
-            if device == "gpu":
-                raise
-            raise DeviceUnavailableError(str(exc).replace("device='gpu'", f"device={device!r} (the GPU)", 1)) from None
-    return _CPU if gpu_unavailable_reason() else _gpu_backend()
+        return _gpu_backend(device)
+    return cpu_backend() if gpu_unavailable_reason() else _gpu_backend()
 
 
 def available_devices():

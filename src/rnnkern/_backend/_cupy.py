@@ -1,6 +1,7 @@
 """The GPU backend: CuPy arrays, cuBLAS GEMMs (``xp.matmul``) and one fused CUDA kernel per step phase.
 
-The kernels' math lives in ``kernels/*.cuh``; ``rnnkern._kernels`` turns its table into
+The kernels' math lives in ``kernels/*.cuh``, one template per cell; ``rnnkern._kernels`` instantiates
+it per CellMath (``m``: the defaults, or ONNX's options) and turns its table into
 ``cupy.ElementwiseKernel`` arguments. Gate blocks are passed as strided column views
 (as Chainer's LSTM does), so a kernel body is pure arithmetic and no gate is copied.
 Semantics and argument conventions are those of ``NumpyBackend`` (see its docstrings).
@@ -9,7 +10,6 @@ Semantics and argument conventions are those of ``NumpyBackend`` (see its docstr
 import numpy as np
 
 from .. import _kernels
-from ._cupy_variant import CupyVariantSteps
 from ._host import detached, device_of, to_host
 
 
@@ -28,7 +28,7 @@ def _blocks(name, array, count, hidden):
     return tuple([array[s] for s in slices])
 
 
-class CupyBackend(CupyVariantSteps):
+class CupyBackend:
     """CuPy on the current CUDA device."""
 
     is_backend = True
@@ -46,7 +46,7 @@ class CupyBackend(CupyVariantSteps):
             return cupy_module.ElementwiseKernel(**_kernels.elementwise_args(name, dtype))
 
         self.kernel = kernel
-        self._ready = {}  # (kernel name, dtype) -> kernel, once the first launch's arguments were checked
+        self._ready = {}  # (op, CellMath, dtype) -> (kernel name, kernel), once a first launch's arguments were checked
 
     # --- arrays ------------------------------------------------------------
     def asarray(self, x, dtype=None):
@@ -78,115 +78,114 @@ class CupyBackend(CupyVariantSteps):
         """Wait for all work queued on the current device (for timings)."""
         self.xp.cuda.Device().synchronize()
 
-    # --- fused steps -----------------------------------------------------
-    def rnn_step(self, gx, gh, h_out, nonlinearity):
-        """h_out = act(gx + gh), act = tanh or relu: one kernel."""
-        self._launch(_rnn_kernel("rnn", nonlinearity), (gx, gh), (h_out,))
+    # --- fused steps: the contract's step API; m is the direction's CellMath ------------------
+    # A training step leaves the gates in gh in gate form: activations if m.saves_activations,
+    # else pre-activations (peephole terms added, before the clip); backward takes the same form.
+    def rnn_step(self, m, gx, gh, h_out, train=False):
+        """h_out = f(clip(gx + gh)): one kernel. If train and not m.saves_activations, gh is left holding gx + gh."""
+        if train and not m.saves_activations:
+            self._launch("rnn_step_train", m, (gx,), (gh, h_out))
+        else:
+            self._launch("rnn_step", m, (gx, gh), (h_out,))
 
-    def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        """Gates (i, f, g, o) = gx + gh; c = f*c_prev + i*g; h = o*tanh(c): one kernel."""
+    def rnn_backward(self, m, saved, dh, da_out):
+        """da_out = dh * f'(a), from ``saved``: h (m.saves_activations) or a."""
+        self._launch("rnn_backward", m, (saved, dh), (da_out,))
+
+    def lstm_step(self, m, gx, gh, c_prev, p, h_out, c_out, train=False):
+        """Gates (i, f, g, o) from gx + gh (and the peepholes p); c = f*c_prev + i*g; h = o*h(c): one kernel.
+        If train, gh is left holding the gates in gate form. c_out may be c_prev."""
         H = c_prev.shape[-1]
-        ins = _blocks("gx", gx, 4, H) + _blocks("gh", gh, 4, H) + (c_prev,)
-        self._launch("lstm_step", ins, (h_out, c_out))
+        gx4, gh4 = _blocks("gx", gx, 4, H), _blocks("gh", gh, 4, H)
+        if train:
+            self._launch("lstm_step_train", m, gx4 + (c_prev,) + _peep(p, H), gh4 + (h_out, c_out))
+        else:
+            self._launch("lstm_step", m, gx4 + gh4 + (c_prev,) + _peep(p, H), (h_out, c_out))
 
-    def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
-        """linear_before_reset=True: n = tanh(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev: one kernel.
-        With ``ghn_out`` (training), gh is left holding (r, z, n) and ghn_out gh_n + b_hn."""
+    def lstm_backward(self, m, gates, c_prev, c, dh, dc, p, da_out, dc_prev_out):
+        """Pre-activation gradients (B, 4H) and dc_prev (may alias dc) from the gates in gate form."""
+        H = c.shape[-1]
+        ins = _blocks("gates", gates, 4, H) + (c_prev, c, dh, dc) + _peep(p, H)
+        self._launch("lstm_backward", m, ins, _blocks("da_out", da_out, 4, H) + (dc_prev_out,))
+
+    def gru_step(self, m, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
+        """linear_before_reset=True: n = g(clip(gx_n + r*(gh_n + b_hn))); h = (1-z)*n + z*h_prev: one kernel.
+        With ``ghn_out`` (training), gh is left holding the gates in gate form and ghn_out gh_n + b_hn."""
         H = h_prev.shape[-1]
         gx3, gh3 = _blocks("gx", gx, 3, H), _blocks("gh", gh, 3, H)
         bias = () if b_hn is None else (b_hn,)
         if ghn_out is None:
-            self._launch("gru_step" if bias else "gru_step_nobias", gx3 + gh3 + bias + (h_prev,), (h_out,))
+            self._launch("gru_step" if bias else "gru_step_nobias", m, gx3 + gh3 + bias + (h_prev,), (h_out,))
         else:
-            name = "gru_step_train" if bias else "gru_step_train_nobias"
-            self._launch(name, gx3 + bias + (h_prev,), gh3 + (ghn_out, h_out))
+            op = "gru_step_train" if bias else "gru_step_train_nobias"
+            self._launch(op, m, gx3 + bias + (h_prev,), gh3 + (ghn_out, h_out))
 
-    def gru_reset(self, gx, gh_rz, h_prev, rh_out):
-        """linear_before_reset=False, phase 1: r = sigmoid(gx_r + gh_r) (left in gh_rz's r half, as
-        training saves it); rh_out = r * h_prev."""
-        H = h_prev.shape[-1]
-        gx_r, gh_r = _blocks("gx", gx, 3, H)[0], _blocks("gh_rz", gh_rz, 2, H)[0]
-        self._launch("gru_reset", (gx_r, h_prev), (gh_r, rh_out))
-
-    def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
-        """linear_before_reset=False, phase 2: z, n and the blend, one kernel."""
-        H = h_prev.shape[-1]
-        _, gx_z, gx_n = _blocks("gx", gx, 3, H)
-        gh_z = _blocks("gh_rz", gh_rz, 2, H)[1]
-        self._launch("gru_update", (gx_z, gx_n, gh_z, gh_n, h_prev), (h_out,))
-
-    # --- training: forward steps that keep the activations, and backward steps -------------
-    def lstm_step_train(self, gx, gh, c_prev, h_out, c_out):
-        """lstm_step that leaves the activations (i, f, g, o) in gh."""
-        H = c_prev.shape[-1]
-        self._launch("lstm_step_train", _blocks("gx", gx, 4, H) + (c_prev,), _blocks("gh", gh, 4, H) + (h_out, c_out))
-
-    def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
-        self.gru_step(gx, gh, b_hn, h_prev, h_out, ghn_out)
-
-    def gru_update_train(self, gx, gh_rz, gh_n, h_prev, h_out):
-        """gru_update that leaves z in gh_rz's z half and n in gh_n."""
-        H = h_prev.shape[-1]
-        _, gx_z, gx_n = _blocks("gx", gx, 3, H)
-        gh_z = _blocks("gh_rz", gh_rz, 2, H)[1]
-        self._launch("gru_update_train", (gx_z, gx_n, h_prev), (gh_z, gh_n, h_out))
-
-    def rnn_backward(self, h, dh, da_out, nonlinearity):
-        """da = dh * act'(a), from the output h."""
-        self._launch(_rnn_kernel("rnn_backward", nonlinearity), (h, dh), (da_out,))
-
-    def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
-        """Pre-activation gradients (B, 4H) and dc_prev (may alias dc) from the saved activations."""
-        H = c.shape[-1]
-        ins = _blocks("acts", acts, 4, H) + (c_prev, c, dh, dc)
-        self._launch("lstm_backward", ins, _blocks("da_out", da_out, 4, H) + (dc_prev_out,))
-
-    def gru_backward(self, acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
-        """linear_before_reset=True: dgx, dgh (B, 3H) and dh*z from (r, z, n) and ghn."""
+    def gru_backward(self, m, gates, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
+        """linear_before_reset=True: dgx, dgh (B, 3H) and dh*z from the gates in gate form and ghn."""
         H = h_prev.shape[-1]
         outs = _blocks("dgx_out", dgx_out, 3, H) + _blocks("dgh_out", dgh_out, 3, H) + (dh_direct_out,)
-        self._launch("gru_backward", _blocks("acts", acts, 3, H) + (ghn, h_prev, dh), outs)
+        self._launch("gru_backward", m, _blocks("gates", gates, 3, H) + (ghn, h_prev, dh), outs)
 
-    def gru_backward_update(self, z, n, h_prev, dh, dgx_out, dh_direct_out):
-        """linear_before_reset=False, phase 1: dgx_out's z and n blocks, and dh*z."""
+    def gru_reset(self, m, gx, gh_rz, h_prev, rh_out):
+        """linear_before_reset=False, phase 1: gh_rz's r half is left holding r in gate form; rh_out = r * h_prev."""
+        H = h_prev.shape[-1]
+        gx_r, gh_r = _blocks("gx", gx, 3, H)[0], _blocks("gh_rz", gh_rz, 2, H)[0]
+        self._launch("gru_reset", m, (gx_r, h_prev), (gh_r, rh_out))
+
+    def gru_update(self, m, gx, gh_rz, gh_n, h_prev, h_out, train=False):
+        """linear_before_reset=False, phase 2: z, n and the blend, one kernel. If train, gh_rz's z half
+        and gh_n are left in gate form. h_out may be h_prev."""
+        H = h_prev.shape[-1]
+        _, gx_z, gx_n = _blocks("gx", gx, 3, H)
+        gh_z = _blocks("gh_rz", gh_rz, 2, H)[1]
+        if train:
+            self._launch("gru_update_train", m, (gx_z, gx_n, h_prev), (gh_z, gh_n, h_out))
+        else:
+            self._launch("gru_update", m, (gx_z, gx_n, gh_z, gh_n, h_prev), (h_out,))
+
+    def gru_backward_update(self, m, z, n, h_prev, dh, dgx_out, dh_direct_out):
+        """linear_before_reset=False, phase 1: dgx_out's z and n blocks, and dh*z (z, n in gate form)."""
         _, da_z, da_n = _blocks("dgx_out", dgx_out, 3, h_prev.shape[-1])
-        self._launch("gru_backward_update", (z, n, h_prev, dh), (da_z, da_n, dh_direct_out))
+        self._launch("gru_backward_update", m, (z, n, h_prev, dh), (da_z, da_n, dh_direct_out))
 
-    def gru_backward_reset(self, r, h_prev, d_rh, dgx_out, dh_direct_out):
-        """linear_before_reset=False, phase 2: dgx_out's r block; d_rh * r added to dh_direct_out."""
+    def gru_backward_reset(self, m, r, h_prev, d_rh, dgx_out, dh_direct_out):
+        """linear_before_reset=False, phase 2: dgx_out's r block; d_rh * r added to dh_direct_out (r in gate form)."""
         da_r = _blocks("dgx_out", dgx_out, 3, h_prev.shape[-1])[0]
-        self._launch("gru_backward_reset", (r, h_prev, d_rh), (da_r, dh_direct_out))
+        self._launch("gru_backward_reset", m, (r, h_prev, d_rh), (da_r, dh_direct_out))
 
-    _gate_blocks = staticmethod(_blocks)
-
-    def _launch(self, name, ins, outs):
-        """Run kernel ``name`` in the outputs' dtype; every array must be a CuPy array of that dtype.
+    def _launch(self, op, m, ins, outs):
+        """Run kernel ``op`` at CellMath ``m`` in the outputs' dtype; every array must be a CuPy array of that dtype.
 
         A step runs thousands of times per sequence, so nothing is re-checked per launch: cells and
         layers validate their inputs once per call, and CuPy itself rejects any argument that is not a
         CuPy array of the kernel's type T (TypeError); only then are the arguments checked one by
         one, for a message that names the argument."""
         try:
-            kernel = self._ready[name, outs[0].dtype]
+            name, kernel = self._ready[op, m, outs[0].dtype]
         except (KeyError, AttributeError, TypeError):
-            kernel = self._first_launch(name, ins, outs)
+            name, kernel = self._first_launch(op, m, ins, outs)
         try:
             kernel(*ins, *outs)
         except TypeError:
             self._check(name, ins, outs)
             raise
 
-    def _first_launch(self, name, ins, outs):
+    def _first_launch(self, op, m, ins, outs):
         """Check the arguments, build (or fetch) the kernel and remember it for later launches."""
+        name = _kernels.kernel_for(op, m)
         self._check(name, ins, outs)
         dtype = outs[0].dtype
-        kernel = self._ready[name, dtype] = self.kernel(name, dtype.name)
-        return kernel
+        found = self._ready[op, m, dtype] = (name, self.kernel(name, dtype.name))
+        return found
 
     def _check(self, name, ins, outs):
         """A TypeError naming the first argument that is not a CuPy array of the outputs' dtype."""
         dtype = getattr(outs[0], "dtype", None)
         spec = _kernels.spec(name)
+        if len(ins) != len(spec.in_params) or len(outs) != len(spec.outputs):
+            raise TypeError(f"{name} takes inputs {', '.join(spec.in_params)} and outputs {', '.join(spec.outputs)}, "
+                            f"got {len(ins)} inputs and {len(outs)} outputs (peepholes p must come with a "
+                            f"CellMath with peephole=True, and only then)")
         for arg, array in zip(spec.in_params + spec.outputs, ins + outs):
             if not isinstance(array, self.xp.ndarray) or array.dtype != dtype:
                 got = f"{type(array).__module__}.{type(array).__name__}" + (
@@ -196,7 +195,6 @@ class CupyBackend(CupyVariantSteps):
             raise TypeError(f"{name}: dtype must be one of {', '.join(self.dtypes)}, got {dtype.name}")
 
 
-def _rnn_kernel(prefix, nonlinearity):
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    return f"{prefix}_{nonlinearity}"
+def _peep(p, H):
+    """The peephole vector's blocks in ONNX's order (p_i, p_o, p_f), or () without peepholes."""
+    return () if p is None else (p[:H], p[H:2 * H], p[2 * H:])

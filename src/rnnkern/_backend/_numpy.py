@@ -1,9 +1,14 @@
-"""The CPU backend: NumPy arrays, BLAS GEMMs and the cells' step math as in-place ufuncs.
+"""The CPU backend: NumPy arrays, BLAS GEMMs and the cells' step math as ufuncs, each cell once.
 
-The step functions mirror the fused CUDA kernels in ``kernels/`` one for one.
-Each writes its results into the arrays it is given; ``gh`` (the recurrent
-GEMM's output) doubles as scratch space and is overwritten, so no gate gets an
-array of its own.
+The step functions mirror the fused CUDA kernels in ``kernels/`` one for one, with the step API of
+every backend: each takes the direction's ``CellMath`` ``m`` (``_semantics.py``: activations, clip,
+input_forget, peepholes) and writes its results into the arrays it is given. ``gh`` (the recurrent
+GEMM's output) is left holding the gates in *gate form*, which training saves and the backward
+steps (``_numpy_grad.py``) take: the activations when ``m.saves_activations`` (the default math,
+computed in place, so no gate gets an array of its own), else the pre-activations (peephole terms
+added, before the clip), since clipped and piecewise activations need their argument for the
+derivative. On the default math ``_act_`` runs the fast forms below, and the LSTM's four gates
+share one exp.
 """
 
 import functools
@@ -11,8 +16,7 @@ import functools
 import numpy as np
 
 from ._host import to_host
-from ._numpy_grad import NumpyGradSteps
-from ._numpy_variant import NumpyVariantSteps
+from ._numpy_grad import NumpyGradSteps, blocks, clipped
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
@@ -67,6 +71,15 @@ def _lstm_gate_factors(hidden_size, dtype, small):
     return scale, shift
 
 
+_FAST = {"Sigmoid": sigmoid_, "Tanh": tanh_, "Relu": lambda x: np.maximum(x, 0, out=x)}
+
+
+def _act_(m, default, act, a):
+    """act(clip(a)): in place on the default math (``default``: m.is_default; a then holds the
+    activation, its gate form), else a new array (a keeps the pre-activation)."""
+    return _FAST[act.name](a) if default else act(clipped(m, a))
+
+
 def _lstm_activations_(gates, hidden_size):
     """In place: (i, f, g, o) pre-activations -> sigmoid, sigmoid, tanh, sigmoid."""
     small = gates.size < SMALL
@@ -86,9 +99,9 @@ def _lstm_activations_(gates, hidden_size):
     np.subtract(g, 1, out=g)
 
 
-class NumpyBackend(NumpyGradSteps, NumpyVariantSteps):
-    """NumPy on the host. After each forward step the gate activations are left in ``gh``
-    (i, f, g, o; r, z, n), which is what training saves."""
+class NumpyBackend(NumpyGradSteps):
+    """NumPy on the host. After each forward step the gates (i, f, g, o; r, z, n) are left in ``gh``
+    in gate form, which is what training saves."""
 
     is_backend = True
     name = "cpu"
@@ -114,69 +127,82 @@ class NumpyBackend(NumpyGradSteps, NumpyVariantSteps):
     def synchronize(self):
         pass
 
-    # --- fused steps -----------------------------------------------------
-    def rnn_step(self, gx, gh, h_out, nonlinearity):
-        """h_out = act(gx + gh), act = tanh or relu."""
-        np.add(gx, gh, out=h_out)
-        if nonlinearity == "tanh":
-            tanh_(h_out)
-        else:
-            np.maximum(h_out, 0, out=h_out)
+    # --- fused steps (m: the direction's CellMath) ---------------------------------------------
+    def rnn_step(self, m, gx, gh, h_out, train=False):
+        """h_out = f(clip(gx + gh)). Without m.saves_activations gh is left holding a = gx + gh."""
+        d = m.is_default
+        a = np.add(gx, gh, out=h_out if d else gh)
+        h = _act_(m, d, m.acts[0], a)
+        if h is not h_out:
+            h_out[...] = h
 
-    def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        """Gates (i, f, g, o) = gx + gh; c = f*c_prev + i*g; h = o*tanh(c)."""
-        H = c_prev.shape[-1]
+    def lstm_step(self, m, gx, gh, c_prev, p, h_out, c_out, train=False):
+        """Gates (i, f, g, o) = gx + gh (+ peepholes p = (p_i, p_o, p_f)); c = f*c_prev + i*g;
+        h = o*h(c). gh is left holding the gates in gate form; c_out may be c_prev."""
+        H, d = c_prev.shape[-1], m.is_default
         gates = np.add(gh, gx, out=gh)
-        _lstm_activations_(gates, H)
-        i, f, g, o = (gates[..., k * H:(k + 1) * H] for k in range(4))
+        a_i, a_f, a_g, a_o = blocks(gates, 4, H)
+        if d:  # one exp (or tanh) over all four gates, in place
+            _lstm_activations_(gates, H)
+            i, f, g = a_i, a_f, a_g
+        else:
+            F, G, _ = m.acts
+            if p is not None:
+                a_i += p[:H] * c_prev
+                a_f += p[2 * H:] * c_prev
+            i = _act_(m, d, F, a_i)
+            f = 1 - i if m.input_forget else _act_(m, d, F, a_f)
+            g = _act_(m, d, G, a_g)
         np.multiply(f, c_prev, out=c_out)
-        np.multiply(i, g, out=h_out)  # h_out as scratch keeps the activations in gh for training
+        np.multiply(i, g, out=h_out)  # h_out as scratch keeps the gates in gh for training
         np.add(c_out, h_out, out=c_out)
-        tanh_(c_out, out=h_out)
+        if d:
+            tanh_(c_out, out=h_out)
+            o = a_o
+        else:
+            if p is not None:
+                a_o += p[H:2 * H] * c_out
+            o = _act_(m, d, m.acts[0], a_o)
+            h_out[...] = m.acts[2](c_out)
         np.multiply(h_out, o, out=h_out)
 
-    def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
-        """linear_before_reset=True: n = tanh(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev.
-        ``ghn_out``, when given, receives gh_n + b_hn (the backward pass needs it)."""
-        H = h_prev.shape[-1]
-        rz = np.add(gh[..., :2 * H], gx[..., :2 * H], out=gh[..., :2 * H])
-        sigmoid_(rz)
-        r, z, n = gh[..., :H], gh[..., H:2 * H], gh[..., 2 * H:]
+    def gru_step(self, m, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
+        """linear_before_reset=True: n = g(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev.
+        ``ghn_out``, when given (training), receives gh_n + b_hn (the backward pass needs it)."""
+        H, d = h_prev.shape[-1], m.is_default
+        F, G = m.acts
+        a_rz = np.add(gh[..., :2 * H], gx[..., :2 * H], out=gh[..., :2 * H])
+        if d:  # one call over both sigmoid gates
+            sigmoid_(a_rz)
+            r, z = a_rz[..., :H], a_rz[..., H:]
+        else:
+            r, z = _act_(m, d, F, a_rz[..., :H]), _act_(m, d, F, a_rz[..., H:])
+        a_n = gh[..., 2 * H:]
         if b_hn is not None:
-            np.add(n, b_hn, out=n)
+            np.add(a_n, b_hn, out=a_n)
         if ghn_out is not None:
-            ghn_out[...] = n
-        np.multiply(n, r, out=n)
-        np.add(n, gx[..., 2 * H:], out=n)
-        tanh_(n)
-        self._gru_blend(z, n, h_prev, h_out)
+            ghn_out[...] = a_n
+        np.multiply(a_n, r, out=a_n)
+        np.add(a_n, gx[..., 2 * H:], out=a_n)
+        self._gru_blend(z, _act_(m, d, G, a_n), h_prev, h_out)
 
-    def gru_reset(self, gx, gh_rz, h_prev, rh_out):
-        """linear_before_reset=False, phase 1: rh_out = sigmoid(gx_r + gh_r) * h_prev.
+    def gru_reset(self, m, gx, gh_rz, h_prev, rh_out):
+        """linear_before_reset=False, phase 1: rh_out = f(clip(gx_r + gh_r)) * h_prev.
 
-        ``gh_rz`` (B, 2H) holds h_prev @ [W_hr; W_hz]^T; its r half is overwritten."""
-        H = h_prev.shape[-1]
-        r = np.add(gh_rz[..., :H], gx[..., :H], out=gh_rz[..., :H])
-        sigmoid_(r)
-        np.multiply(r, h_prev, out=rh_out)
+        ``gh_rz`` (B, 2H) holds h_prev @ [W_hr; W_hz]^T; its r half is left with r in gate form."""
+        H, d = h_prev.shape[-1], m.is_default
+        a_r = np.add(gh_rz[..., :H], gx[..., :H], out=gh_rz[..., :H])
+        np.multiply(_act_(m, d, m.acts[0], a_r), h_prev, out=rh_out)
 
-    def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
+    def gru_update(self, m, gx, gh_rz, gh_n, h_prev, h_out, train=False):
         """linear_before_reset=False, phase 2, with gh_n = (r*h_prev) @ W_hn^T:
-        z = sigmoid(gx_z + gh_z); n = tanh(gx_n + gh_n); h = (1-z)*n + z*h_prev."""
-        H = h_prev.shape[-1]
-        z = np.add(gh_rz[..., H:], gx[..., H:2 * H], out=gh_rz[..., H:])
-        sigmoid_(z)
-        n = np.add(gh_n, gx[..., 2 * H:], out=gh_n)
-        tanh_(n)
+        z = f(gx_z + gh_z); n = g(gx_n + gh_n); h = (1-z)*n + z*h_prev. gh_rz's z half and gh_n
+        are left in gate form; h_out may be h_prev."""
+        H, d = h_prev.shape[-1], m.is_default
+        F, G = m.acts
+        z = _act_(m, d, F, np.add(gh_rz[..., H:], gx[..., H:2 * H], out=gh_rz[..., H:]))
+        n = _act_(m, d, G, np.add(gh_n, gx[..., 2 * H:], out=gh_n))
         self._gru_blend(z, n, h_prev, h_out)
-
-    # Training variants: the same steps leave what backward needs behind (see the class docstring).
-    lstm_step_train = lstm_step
-
-    def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
-        self.gru_step(gx, gh, b_hn, h_prev, h_out, ghn_out)
-
-    gru_update_train = gru_update
 
     @staticmethod
     def _gru_blend(z, n, h_prev, h_out):

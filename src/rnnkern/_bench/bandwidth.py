@@ -10,6 +10,8 @@ import dataclasses
 
 import numpy as np
 
+from .._semantics import default_math
+
 # (B, H) blocks each step kernel reads and writes: inputs, outputs.
 STEP_BLOCKS = {
     "rnn": (2, 1),  # gx, gh -> h
@@ -46,7 +48,8 @@ def bytes_moved(cell, batch, hidden_size, dtype):
 
 
 def step_launcher(backend, cell, batch, hidden_size, dtype, seed=0):
-    """A no-argument function that runs one fused forward step of ``cell`` on ``backend``'s arrays."""
+    """A no-argument function that runs one fused forward step of ``cell`` (its default math) on
+    ``backend``'s arrays."""
     xp, H = backend.xp, hidden_size
     rng = np.random.default_rng(seed)
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
@@ -55,12 +58,13 @@ def step_launcher(backend, cell, batch, hidden_size, dtype, seed=0):
         return xp.asarray(rng.uniform(-1, 1, (batch, cols)).astype(dtype))
 
     gx, gh, state, out, out2 = array(gates * H), array(gates * H), array(H), array(H), array(H)
+    m = default_math(cell.upper())
     if cell == "rnn":
-        return lambda: backend.rnn_step(gx, gh, out, "tanh")
+        return lambda: backend.rnn_step(m, gx, gh, out)
     if cell == "lstm":
-        return lambda: backend.lstm_step(gx, gh, state, out, out2)
+        return lambda: backend.lstm_step(m, gx, gh, state, None, out, out2)
     b_hn = xp.asarray(rng.uniform(-1, 1, H).astype(dtype))
-    return lambda: backend.gru_step(gx, gh, b_hn, state, out)
+    return lambda: backend.gru_step(m, gx, gh, b_hn, state, out)
 
 
 def copy_launcher(backend, nbytes, dtype):

@@ -93,7 +93,7 @@ def torch_library(cell, device, info):
 
 
 def gemm_library(device, info):
-    """The GEMM library of rnnkern and the array variants: cuBLAS (through CuPy), or NumPy's BLAS."""
+    """The GEMM library of rnnkern and the array contenders: cuBLAS (through CuPy), or NumPy's BLAS."""
     if device == "gpu":
         return "cuBLAS"
     blas = [lib for lib in info.get("blas") or () if "numpy" in (lib.get("filepath") or "").lower()] or \

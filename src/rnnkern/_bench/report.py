@@ -1,6 +1,6 @@
 """Turning times into records (what --json writes), the table and the one-line verdict per cell.
 
-Ratios are medians of per-round ratios: each round times every variant once, back to back (in
+Ratios are medians of per-round ratios: each round times every contender once, back to back (in
 an order rotated each round), so a ratio within a round compares two runs under the same load;
 the median over rounds then drops the rounds a neighbour disturbed.
 """
@@ -10,10 +10,12 @@ import json
 import os
 import statistics
 
-from .variants import GATES, NAMES, forward_flops
+from .common import GATES, NAMES, forward_flops
 
 RATIO_STATISTIC = "median of per-round ratios"
-# Variants whose GEMMs are NumPy's/CuPy's, the ones blas-bound times: it bounds them (up to noise).
+# What users read says "variant" for a contender (the table's column, the legend, the JSON key), as
+# `rnnkern bench --variants` does: that text is the CLI's and stays as it is.
+# Contenders whose GEMMs are NumPy's/CuPy's, the ones blas-bound times: it bounds them (up to noise).
 BOUNDED = ("rnnkern", "rnnkern-cell", "unfused", "article", "blas-bound")
 _CLOSE = 0.03  # within 3%: "as fast as"
 
@@ -25,9 +27,10 @@ def paired_ratio(numerators, denominators):
 
 
 def summarize(cfg, times, machine=None):
-    """One record per measured variant: the configuration, min/median/max ms, GFLOP/s (GEMM flops
-    at the median), ratio_to_torch (variant time / torch's) and fraction_of_bound (blas-bound's time /
-    variant time), both the median of per-round ratios; None where the baseline was not measured."""
+    """One record per measured contender: the configuration, min/median/max ms, GFLOP/s (GEMM flops
+    at the median), ratio_to_torch (its time / torch's) and fraction_of_bound (blas-bound's time /
+    its time), both the median of per-round ratios; None where the baseline was not measured. The
+    record names it under "variant", the CLI's word, which --json readers rely on."""
     flops = forward_flops(cfg)
     records = []
     for name, ms in times.items():
@@ -53,7 +56,7 @@ def _num(value, fmt):
 
 
 def _bound_text(record):
-    """The "GEMM share" cell: blas-bound / variant for the variants it bounds (above 100% is noise: shown
+    """The "GEMM share" cell: blas-bound / contender for the contenders it bounds (above 100% is noise: shown
     as 100%*), n/a for PyTorch, which multiplies with its own GEMM library."""
     share = record["fraction_of_bound"]
     if share is None:
@@ -122,7 +125,7 @@ Columns: vs torch = variant time / torch.nn's (above 1: slower than PyTorch); GE
 
 
 def spread_warning(records, limit=1.5):
-    """A line warning that the times of some variant spread widely (max/min > limit), or None."""
+    """A line warning that the times of some contender spread widely (max/min > limit), or None."""
     spread = {r["variant"]: r["max_ms"] / r["min_ms"] for r in records if r["min_ms"] > 0}
     wide = {name: ratio for name, ratio in spread.items() if ratio > limit}
     if not wide:

@@ -1,10 +1,10 @@
-"""Timing variants fairly on a noisy machine: warm-up rounds first (not recorded), then rounds in
-which every variant runs once, in an order rotated each round, so slow drifts and neighbours'
-load hit all variants alike. CPU: wall clock (perf_counter). GPU: CUDA events around the call
-after a device synchronisation (CuPy's for rnnkern and the array variants, PyTorch's for torch).
+"""Timing contenders fairly on a noisy machine: warm-up rounds first (not recorded), then rounds in
+which every contender runs once, in an order rotated each round, so slow drifts and neighbours'
+load hit all contenders alike. CPU: wall clock (perf_counter). GPU: CUDA events around the call
+after a device synchronisation (CuPy's for rnnkern and the array contenders, PyTorch's for torch).
 
 On the CPU a pause before each call matters: OpenBLAS's worker threads keep spinning for about
-0.1 s after a GEMM (and OpenMP's after a parallel region), so a variant run right after another
+0.1 s after a GEMM (and OpenMP's after a parallel region), so a contender run right after another
 one that uses a different thread pool (NumPy's OpenBLAS, then PyTorch's OpenMP) competes with
 those spinning threads for the cores and can come out many times slower."""
 
@@ -45,30 +45,30 @@ def _host_time(fn):
 TIMERS = {"host": _host_time, "cupy": _cupy_time, "torch": _torch_time}
 
 
-def time_once(variant):
-    """Milliseconds of one call of ``variant.fn``."""
-    return TIMERS[variant.timer](variant.fn)
+def time_once(contender):
+    """Milliseconds of one call of ``contender.fn``."""
+    return TIMERS[contender.timer](contender.fn)
 
 
-def measure(variants, repeat, warmup=1, progress=None, pause=0.0):
-    """{variant name: [ms per timed round]} over ``repeat`` rounds after ``warmup`` untimed ones,
+def measure(contenders, repeat, warmup=1, progress=None, pause=0.0):
+    """{contender name: [ms per timed round]} over ``repeat`` rounds after ``warmup`` untimed ones,
     sleeping ``pause`` seconds before each call.
 
     ``progress(message)``, if given, is told about each round."""
-    times = {v.name: [] for v in variants}
-    if not variants:
+    times = {c.name: [] for c in contenders}
+    if not contenders:
         return times
     started = time.perf_counter()
     for r in range(warmup + repeat):
-        shift = r % len(variants)
-        order = variants[shift:] + variants[:shift]
+        shift = r % len(contenders)
+        order = contenders[shift:] + contenders[:shift]
         gc.collect()
-        for variant in order:
+        for contender in order:
             if pause > 0:
                 time.sleep(pause)
-            ms = time_once(variant)
+            ms = time_once(contender)
             if r >= warmup:
-                times[variant.name].append(ms)
+                times[contender.name].append(ms)
         if progress is not None:
             what = f"warm-up {r + 1}/{warmup}" if r < warmup else f"round {r - warmup + 1}/{repeat}"
             progress(f"{what} done ({time.perf_counter() - started:.1f} s)")

@@ -1,61 +1,18 @@
-"""The implementations compared: each computes one layer stack's forward pass from the same weights
-and input. ``Variant.fn()`` runs it once and returns the top layer's output (T, B, H) on its device,
-except ``blas-bound``, which times only the GEMMs the forward needs and returns None.
+"""The contenders, the implementations compared: each computes one layer stack's forward pass from the
+same weights and input (``rnnkern bench --variants`` names them). ``Contender.fn()`` runs it once and
+returns the top layer's output (T, B, H) on its device, except ``blas-bound``, which times only the
+GEMMs the forward needs and returns None. PyTorch's two are built in torch_contenders.py.
 """
-
-import dataclasses
 
 import numpy as np
 
-CELLS = ("lstm", "gru", "rnn")
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-VARIANTS = ("rnnkern", "rnnkern-cell", "unfused", "article", "torch", "torch-cell", "blas-bound")
+from . import torch_contenders
+from .common import GATES, NAMES, Contender, step_cells
+
+CONTENDERS = ("rnnkern", "rnnkern-cell", "unfused", "article", "torch", "torch-cell", "blas-bound")
 # What `rnnkern bench` times unless told otherwise (about 2 minutes on a 2-core CPU): the verdict's three,
 # and the unfused code that shows what fusing the gates buys.
-DEFAULT_VARIANTS = ("rnnkern", "unfused", "torch", "blas-bound")
-CONFIGS = {  # default: PyTorch's fastrnns benchmark; small: latency (batch 1); large: throughput
-    "default": {"seq_len": 100, "batch": 64, "input_size": 512, "hidden_size": 512, "num_layers": 1},
-    "small": {"seq_len": 100, "batch": 1, "input_size": 256, "hidden_size": 256, "num_layers": 1},
-    "large": {"seq_len": 50, "batch": 256, "input_size": 1024, "hidden_size": 1024, "num_layers": 1},
-}
-NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
-
-
-@dataclasses.dataclass(frozen=True)
-class BenchConfig:
-    cell: str
-    seq_len: int
-    batch: int
-    input_size: int
-    hidden_size: int
-    num_layers: int = 1
-    device: str = "cpu"  # resolved: "cpu" or "gpu"
-    dtype: str = "float32"
-
-    def describe(self):
-        return (f"{self.cell} on {self.device}, {self.dtype}, T={self.seq_len} B={self.batch} "
-                f"I={self.input_size} H={self.hidden_size} layers={self.num_layers}")
-
-
-@dataclasses.dataclass
-class Variant:
-    name: str
-    fn: object  # () -> output (T, B, H) on the variant's device, or None (blas-bound)
-    timer: str  # "host" (perf_counter), "cupy" or "torch" (CUDA events)
-
-
-def forward_flops(cfg):
-    """GEMM flops of one forward: 2*T*B*G*H*(I_layer + H) per layer (elementwise work not counted)."""
-    G, H = GATES[cfg.cell], cfg.hidden_size
-    return sum(2 * cfg.seq_len * cfg.batch * G * H * ((cfg.input_size if k == 0 else H) + H)
-               for k in range(cfg.num_layers))
-
-
-def to_host(y):
-    """A NumPy copy of a NumPy, CuPy or torch array."""
-    if hasattr(y, "detach"):
-        return y.detach().cpu().numpy()
-    return y.get() if type(y).__module__.split(".")[0] == "cupy" else np.asarray(y)
+DEFAULT_CONTENDERS = ("rnnkern", "unfused", "torch", "blas-bound")
 
 
 def _layer_params(params, num_layers):
@@ -180,10 +137,9 @@ def make_input(cfg, seed=0):
     return rng.uniform(-1, 1, (cfg.seq_len, cfg.batch, cfg.input_size)).astype(cfg.dtype)
 
 
-def build_variants(cfg, names=VARIANTS, seed=0):
-    """(list of Variant in the order of ``names``, {name: why it was left out})."""
+def build_contenders(cfg, names=CONTENDERS, seed=0):
+    """(list of Contender in the order of ``names``, {name: why it was left out})."""
     import rnnkern
-    from . import torch_variants
 
     layer = getattr(rnnkern, NAMES[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers,
                                                 device=cfg.device, dtype=cfg.dtype, seed=seed)
@@ -191,31 +147,31 @@ def build_variants(cfg, names=VARIANTS, seed=0):
     xp, x = backend.xp, rnnkern.asarray(x_host, device=cfg.device)
     layers = _layer_params(dict(layer.named_parameters()), cfg.num_layers)
     timer = "host" if cfg.device == "cpu" else "cupy"
-    variants, skipped = [], {}
+    contenders, skipped = [], {}
     for name in names:
         if name == "rnnkern":
-            variants.append(Variant(name, lambda: layer(x)[0], timer))
+            contenders.append(Contender(name, lambda: layer(x)[0], timer))
         elif name == "rnnkern-cell":
-            variants.append(Variant(name, _cell_loop(cfg, layer, xp, x), timer))
+            contenders.append(Contender(name, _cell_loop(cfg, layer, xp, x), timer))
         elif name == "unfused":
-            variants.append(Variant(name, lambda: unfused_forward(xp, cfg.cell, layers, x), timer))
+            contenders.append(Contender(name, lambda: unfused_forward(xp, cfg.cell, layers, x), timer))
         elif name == "article":
             if cfg.device != "cpu":
                 skipped[name] = "CPU only (the article's code is NumPy)"
                 continue
             params = article_params(cfg.cell, layers)
-            variants.append(Variant(name, lambda: article_forward(cfg.cell, params, x), timer))
+            contenders.append(Contender(name, lambda: article_forward(cfg.cell, params, x), timer))
         elif name == "blas-bound":
-            variants.append(Variant(name, blas_bound_fn(xp, layers, x), timer))
+            contenders.append(Contender(name, blas_bound_fn(xp, layers, x), timer))
         elif name in ("torch", "torch-cell"):
-            made = torch_variants.make(name, cfg, layer.state_dict(), x_host)
+            made = torch_contenders.make(name, cfg, layer.state_dict(), x_host)
             if isinstance(made, str):
                 skipped[name] = made
             else:
-                variants.append(made)
+                contenders.append(made)
         else:
-            raise ValueError(f"unknown variant {name!r} (choose from {', '.join(VARIANTS)})")
-    return variants, skipped
+            raise ValueError(f"unknown contender {name!r} (choose from {', '.join(CONTENDERS)})")
+    return contenders, skipped
 
 
 def _cell_loop(cfg, layer, xp, x):
@@ -231,19 +187,3 @@ def _cell_loop(cfg, layer, xp, x):
         return step_cells(cells, x, lambda: xp.zeros((cfg.batch, cfg.hidden_size), dtype=cfg.dtype), xp.stack,
                           cfg.cell == "lstm")
     return fn
-
-
-def step_cells(cells, x, zeros, stack, lstm):
-    """The loop user code writes: each layer's cell over every step of x, from zero states."""
-    y = x
-    for cell in cells:
-        h, c, hs = zeros(), zeros(), []
-        for xt in y:
-            if lstm:
-                h, c = cell(xt, (h, c))
-            else:
-                h = cell(xt, h)
-            hs.append(h)
-        y = stack(hs)
-    return y
-

@@ -3,7 +3,7 @@
 import os
 
 from .machine import usable_cpus
-from .variants import Variant, step_cells
+from .common import Contender, step_cells
 
 _LAYERS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
@@ -28,7 +28,7 @@ def setup(device):
 
 
 def make(name, cfg, state_dict, x_host):
-    """The Variant ``name`` ("torch" or "torch-cell"), or a string saying why it cannot run here."""
+    """The Contender ``name`` ("torch" or "torch-cell"), or a string saying why it cannot run here."""
     try:
         import torch
     except ImportError:
@@ -62,4 +62,4 @@ def make(name, cfg, state_dict, x_host):
             with torch.no_grad():
                 return step_cells(cells, x, lambda: torch.zeros(cfg.batch, cfg.hidden_size, device=device,
                                                                 dtype=dtype), torch.stack, cfg.cell == "lstm")
-    return Variant(name, fn, "torch" if cfg.device == "gpu" else "host")
+    return Contender(name, fn, "torch" if cfg.device == "gpu" else "host")
