@@ -26,14 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _device():
-    """The CPU backend for the layers. i16 shim, REMOVE AT THE MERGE: on the i16-numba branch alone the
-    recurrences still call the old step API, so the numba backend is driven through tests/i16_shim."""
-    from rnnkern import _semantics
-    if hasattr(_semantics, "CellMath"):
-        return "cpu"
-    sys.path.insert(0, str(ROOT / "tests"))
-    from i16_shim import numba_backend
-    return numba_backend()
+    """The CPU backend for the layers."""
+    return "cpu"
 
 
 def speed(repeat):

@@ -15,8 +15,7 @@ import reference
 import rnnkern
 from backend_swap import on_backend, parts
 from conftest import assert_close
-from rnnkern._backend import numba_unavailable_reason
-from i16_shim import numba_backend  # i16 shim: remove at the merge
+from rnnkern._backend import cpu_backend, numba_unavailable_reason
 
 NO_NUMBA = numba_unavailable_reason()
 pytestmark = pytest.mark.skipif(NO_NUMBA is not None, reason=f"numba: {NO_NUMBA}")
@@ -27,7 +26,7 @@ IDS = ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_reset_after"]
 
 
 def _numba(layer):
-    return on_backend(layer, numba_backend())  # i16 shim: cpu_backend("numba") at the merge
+    return on_backend(layer, cpu_backend("numba"))
 
 
 def _expected(kind, layer, x, state, options, bidirectional):

@@ -16,7 +16,7 @@ import reference
 from conftest import assert_close
 from finite_diff import central_differences, random_positions
 from rnnkern._backend import cpu_backend, cpu_kernels_description, get_backend, numba_unavailable_reason
-from i16_shim import NumpyNewAPI, as_math, default_math, numba_backend  # i16 shim: remove at the merge
+from rnnkern._semantics import default_math
 
 NO_NUMBA = numba_unavailable_reason()
 requires_numba = pytest.mark.skipif(NO_NUMBA is not None, reason=f"numba: {NO_NUMBA}")
@@ -28,7 +28,7 @@ OPTIONS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}),
 
 @pytest.fixture(params=KERNELS)
 def backend(request):
-    return numba_backend() if request.param == "numba" else cpu_backend("numpy")  # i16 shim: cpu_backend(...)
+    return cpu_backend(request.param)
 
 
 # --- activations -------------------------------------------------------------------------------
@@ -87,8 +87,8 @@ def _maths():
              ("lstm_clip_1e30", default_math("LSTM")._replace(clip=1e30)),
              ("gru_clip_1e30", default_math("GRU")._replace(clip=1e30))]
     for case, (kind, options) in enumerate(LAYERS):
-        variants = dict.fromkeys(v for v in make(kind, options)._semantics.variants if v is not None)
-        maths += [(f"{kind.lower()}_layers{case}_{k}", as_math(v)) for k, v in enumerate(variants)]
+        variants = dict.fromkeys(v for v in make(kind, options)._semantics.maths if not v.is_default)
+        maths += [(f"{kind.lower()}_layers{case}_{k}", v) for k, v in enumerate(variants)]
     return maths
 
 
@@ -133,7 +133,7 @@ def test_each_compiled_step_matches_the_numpy_step_in_float64(m, dtype, strided)
     """Every step's outputs (and what a training step leaves in its inputs), forward and backward, for
     every CellMath above, contiguous and as strided column views (the bidirectional layers' outputs)."""
     B, H = 5, 4
-    numba_backend, numpy_backend = cpu_backend("numba"), NumpyNewAPI()  # i16 shim: cpu_backend("numpy")
+    numba_backend, numpy_backend = cpu_backend("numba"), cpu_backend("numpy")
     for name, train, build in _steps(m):
         rng = np.random.default_rng(0)
         outputs = []
@@ -376,7 +376,7 @@ def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, d
     if not _numba_blas.AVAILABLE:
         pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop here")
     layer = getattr(rnnkern, kind)(3, 5, 2, bias=kind != "GRU", batch_first=batch_first, bidirectional=True,
-                                   device=numba_backend(), dtype=dtype, seed=8, **options)  # i16 shim
+                                   device=cpu_backend("numba"), dtype=dtype, seed=8, **options)
     shape = (batch, 9, 3) if batch_first else (9, batch, 3)
     x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
     monkeypatch.setattr(_sequence, "CHUNK_ROWS", 4 * batch)  # several chunks, the last one shorter

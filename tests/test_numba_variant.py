@@ -13,7 +13,7 @@ import pytest
 
 from test_kernels_variant import LAYERS, make
 from backend_swap import on_backend, run_everything
-from i16_shim import numba_backend  # i16 shim: remove at the merge (cpu_backend("numba"))
+from rnnkern._backend import cpu_backend
 
 pytest.importorskip("numba", reason="numba is not installed")
 
@@ -29,7 +29,7 @@ def numpy_backend():
 def test_numba_options_match_numpy(numpy_backend, case, dtype):
     kind, options = LAYERS[case]
     net = make(kind, options, dtype, seed=case)
-    layers = [on_backend(net, numpy_backend), on_backend(net, numba_backend())]
+    layers = [on_backend(net, numpy_backend), on_backend(net, cpu_backend("numba"))]
     rng = np.random.default_rng(case)
     x, lengths = (rng.standard_normal((5, 4, 3)) * 2).astype(dtype), [5, 2, 4, 1]
     tol = {"float32": 2e-5, "float64": 1e-12}[dtype]
@@ -39,11 +39,10 @@ def test_numba_options_match_numpy(numpy_backend, case, dtype):
 
 
 def test_each_combination_is_made_once_per_process():
-    from i16_shim import as_math
     from rnnkern._backend._numba_specialise import steps
 
-    m = as_math(make(*LAYERS[0])._semantics.variants[0])
-    assert steps(m) is steps(as_math(m)) and steps(m).CLIPPED and steps(m).PEEPHOLE
+    m = make(*LAYERS[0])._semantics.maths[0]
+    assert steps(m) is steps(m._replace()) and steps(m).CLIPPED and steps(m).PEEPHOLE
 
 
 # A non-default GRU's forward and backward steps, then how each kernel it ran was compiled: numba's
@@ -52,8 +51,7 @@ def test_each_combination_is_made_once_per_process():
 CHILD = """
 import json, sys
 import numpy as np
-sys.path.insert(0, sys.argv[1])
-from i16_shim import default_math  # i16 shim: rnnkern._semantics.default_math at the merge
+from rnnkern._semantics import default_math
 from rnnkern._backend import cpu_backend
 from rnnkern._backend._numba_specialise import steps
 
@@ -72,12 +70,11 @@ print(json.dumps({"file": k.__file__, "hits": sum(sum(f.stats.cache_hits.values(
 
 
 def test_a_combination_compiled_once_is_loaded_from_disk_in_the_next_process(tmp_path):
-    tests = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=os.pathsep.join(sys.path))
     env.pop("RNNKERN_CPU_KERNELS", None)
 
     def run():
-        out = subprocess.run([sys.executable, "-c", CHILD, tests], env=env, capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
                              check=True, timeout=300).stdout
         return json.loads(out.strip().splitlines()[-1])
 
@@ -90,7 +87,7 @@ def test_a_combination_compiled_once_is_loaded_from_disk_in_the_next_process(tmp
 def test_where_no_folder_is_writable_a_combination_compiles_in_memory(monkeypatch, tmp_path):
     """A read-only install (test_readonly_install.py) cannot keep a generated module on disk: it is
     compiled in memory instead, once per process, and computes the same."""
-    from i16_shim import default_math  # i16 shim: rnnkern._semantics.default_math at the merge
+    from rnnkern._semantics import default_math
     from rnnkern._backend import _numba_specialise
 
     blocked = tmp_path / "a-file"
