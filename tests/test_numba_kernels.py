@@ -16,12 +16,12 @@ import reference
 from conftest import assert_close
 from finite_diff import central_differences, random_positions
 from rnnkern._backend import cpu_backend, cpu_kernels_description, get_backend, numba_unavailable_reason
+from rnnkern._semantics import default_math
 
 NO_NUMBA = numba_unavailable_reason()
 requires_numba = pytest.mark.skipif(NO_NUMBA is not None, reason=f"numba: {NO_NUMBA}")
 KERNELS = ["numpy", pytest.param("numba", marks=requires_numba)]
 
-INFERENCE = ("rnn_step", "lstm_step", "gru_step", "gru_update")
 OPTIONS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}), ("LSTM", {}),
            ("GRU", {"linear_before_reset": True}), ("GRU", {"linear_before_reset": False})]
 
@@ -77,62 +77,112 @@ def test_float32_activations_over_the_whole_range():
 
 
 # --- each step against the NumPy steps in float64 ---------------------------------------------------
-def _steps(kind, options):
-    """(name, args builder) of each backend step of one cell option; builders get (rng, B, H, dtype)."""
-    lbr = options.get("linear_before_reset")
-    act = options.get("nonlinearity")
-    if kind == "RNN":
-        return [("rnn_step", lambda a: (a(1), a(1), a(1, out=True), act)),
-                ("rnn_backward", lambda a: (a(1, unit=True), a(1), a(1, out=True), act))]
-    if kind == "LSTM":
-        return [("lstm_step", lambda a: (a(4), a(4), a(1), a(1, out=True), a(1, out=True))),
-                ("lstm_step_train", lambda a: (a(4), a(4), a(1), a(1, out=True), a(1, out=True))),
-                ("lstm_backward", lambda a: (a(4, unit=True), a(1), a(1), a(1), a(1), a(4, out=True),
-                                             a(1, out=True)))]
-    if lbr:
-        return [("gru_step", lambda a: (a(3), a(3), a(1)[0], a(1), a(1, out=True))),
-                ("gru_step", lambda a: (a(3), a(3), None, a(1), a(1, out=True))),
-                ("gru_step_train", lambda a: (a(3), a(3), a(1)[0], a(1), a(1, out=True), a(1, out=True))),
-                ("gru_step_train", lambda a: (a(3), a(3), None, a(1), a(1, out=True), a(1, out=True))),
-                ("gru_backward", lambda a: (a(3, unit=True), a(1), a(1), a(1), a(3, out=True), a(3, out=True),
-                                            a(1, out=True)))]
-    return [("gru_reset", lambda a: (a(3), a(2), a(1), a(1, out=True))),
-            ("gru_update", lambda a: (a(3), a(2), a(1), a(1), a(1, out=True))),
-            ("gru_update_train", lambda a: (a(3), a(2), a(1), a(1), a(1, out=True))),
-            ("gru_backward_update", lambda a: (a(2, unit=True)[:, 4:], a(1, unit=True), a(1), a(1),
-                                               a(3, out=True), a(1, out=True))),
-            ("gru_backward_reset", lambda a: (a(1, unit=True), a(1), a(1), a(3, out=True), a(1)))]
+def _maths():
+    """(id, CellMath): the defaults, and options that together use every activation in every slot, the
+    clip (one that bites and one that never does), input_forget and peepholes (test_kernels_variant)."""
+    from test_kernels_variant import LAYERS, make
+
+    maths = [("rnn_tanh", default_math("RNN")), ("rnn_relu", default_math("RNN", "relu")),
+             ("lstm", default_math("LSTM")), ("gru", default_math("GRU")),
+             ("lstm_clip_1e30", default_math("LSTM")._replace(clip=1e30)),
+             ("gru_clip_1e30", default_math("GRU")._replace(clip=1e30))]
+    for case, (kind, options) in enumerate(LAYERS):
+        variants = dict.fromkeys(v for v in make(kind, options)._semantics.maths if not v.is_default)
+        maths += [(f"{kind.lower()}_layers{case}_{k}", v) for k, v in enumerate(variants)]
+    return maths
+
+
+MATHS = _maths()
+
+
+def _steps(m):
+    """(name, train, args builder) of each step of CellMath ``m``; a builder gets arg(width, out=False,
+    gates=False), gates=True for gates in gate form (activations in (0, 1) with saves_activations)."""
+    H = 4
+    if m.kind == "RNN":
+        return [("rnn_step", False, lambda a: (a(1), a(1), a(1, out=True))),
+                ("rnn_step", True, lambda a: (a(1), a(1, out=not m.saves_activations), a(1, out=True))),
+                ("rnn_backward", None, lambda a: (a(1, gates=True), a(1), a(1, out=True)))]
+    if m.kind == "LSTM":
+        def p(a):
+            return a(3)[0].copy() if m.peephole else None
+        return [("lstm_step", False, lambda a: (a(4), a(4), a(1), p(a), a(1, out=True), a(1, out=True))),
+                ("lstm_step", True, lambda a: (a(4), a(4, out=True), a(1), p(a), a(1, out=True), a(1, out=True))),
+                ("lstm_backward", None, lambda a: (a(4, gates=True), a(1), a(1), a(1), a(1), p(a), a(4, out=True),
+                                                   a(1, out=True)))]
+    return [("gru_step", None, lambda a: (a(3), a(3), a(1)[0], a(1), a(1, out=True))),
+            ("gru_step", None, lambda a: (a(3), a(3), None, a(1), a(1, out=True))),
+            ("gru_step", None, lambda a: (a(3), a(3, out=True), a(1)[0], a(1), a(1, out=True), a(1, out=True))),
+            ("gru_step", None, lambda a: (a(3), a(3, out=True), None, a(1), a(1, out=True), a(1, out=True))),
+            ("gru_backward", None, lambda a: (a(3, gates=True), a(1), a(1), a(1), a(3, out=True), a(3, out=True),
+                                              a(1, out=True))),
+            ("gru_reset", None, lambda a: (a(3), a(2, out=True), a(1), a(1, out=True))),
+            ("gru_update", False, lambda a: (a(3), a(2), a(1), a(1), a(1, out=True))),
+            ("gru_update", True, lambda a: (a(3), a(2, out=True), a(1, out=True), a(1), a(1, out=True))),
+            ("gru_backward_update", None, lambda a: (a(2, gates=True)[:, H:], a(1, gates=True), a(1), a(1),
+                                                     a(3, out=True), a(1, out=True))),
+            ("gru_backward_reset", None, lambda a: (a(1, gates=True), a(1), a(1), a(3, out=True),
+                                                    a(1, out=True)))]
 
 
 @requires_numba
-@pytest.mark.parametrize("kind, options", OPTIONS)
+@pytest.mark.parametrize("m", [m for _, m in MATHS], ids=[name for name, _ in MATHS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("strided", [False, True])
-def test_each_compiled_step_matches_the_numpy_step_in_float64(kind, options, dtype, strided):
-    """Every argument and output of every step, contiguous and as strided column views (the
-    bidirectional layers' outputs); activations (unit=True) lie in (0, 1) as the forward leaves them."""
+def test_each_compiled_step_matches_the_numpy_step_in_float64(m, dtype, strided):
+    """Every step's outputs (and what a training step leaves in its inputs), forward and backward, for
+    every CellMath above, contiguous and as strided column views (the bidirectional layers' outputs)."""
     B, H = 5, 4
-    for name, build in _steps(kind, options):
+    numba_backend, numpy_backend = cpu_backend("numba"), cpu_backend("numpy")
+    for name, train, build in _steps(m):
         rng = np.random.default_rng(0)
         outputs = []
 
-        def arg(width, out=False, unit=False):
-            wide = rng.uniform(0.05, 0.95, (B, 2 * width * H)) if unit else rng.standard_normal((B, 2 * width * H)) * 2
+        def arg(width, out=False, gates=False):
+            if gates and m.saves_activations:  # activations, as the forward leaves them
+                wide = rng.uniform(0.05, 0.95, (B, 2 * width * H))
+            else:
+                wide = rng.standard_normal((B, 2 * width * H)) * 2
             array = wide[:, ::2] if strided else wide[:, :width * H]
             if out:
                 outputs.append(id(array))
             return array
 
         args64 = build(arg)
-        # inference steps may use their inputs as scratch (the NumPy ones do): only outputs compare
-        compared = [isinstance(a, np.ndarray) and (id(a) in outputs or name not in INFERENCE) for a in args64]
+        compared = [isinstance(a, np.ndarray) and id(a) in outputs for a in args64]
         args = [a.astype(dtype) if isinstance(a, np.ndarray) else a for a in args64]
-        getattr(cpu_backend("numba"), name)(*args)
-        getattr(cpu_backend("numpy"), name)(*args64)
+        extra = {} if train is None else {"train": train}
+        getattr(numba_backend, name)(m, *args, **extra)
+        getattr(numpy_backend, name)(m, *args64, **extra)
         assert any(compared)
         for got, want, check in zip(args, args64, compared):
             if check:
-                assert_close(got, want, dtype)
+                assert_close(got, want, dtype, scale=4)
+
+
+@requires_numba
+def test_the_default_options_module_is_the_generators_output():
+    """_numba_options.py (the defaults compiled into _numba_steps) is what the one activation table
+    generates for the defaults: rewrite it with python -m rnnkern._backend._numba_specialise."""
+    from pathlib import Path
+
+    from rnnkern._backend import _numba_options, _numba_specialise
+
+    assert Path(_numba_options.__file__).read_text() == _numba_specialise.default_options_source()
+
+
+@requires_numba
+def test_maths_share_modules_and_the_defaults_are_the_template():
+    from rnnkern._backend import _numba_specialise, _numba_steps
+
+    for kind in ("RNN", "LSTM", "GRU"):
+        assert _numba_specialise.steps(default_math(kind)) is _numba_steps
+    relu = _numba_specialise.steps(default_math("RNN", "relu"))
+    assert relu is not _numba_steps and relu.SAVES_ACTIVATIONS and relu is _numba_specialise.steps(
+        default_math("RNN", "relu"))
+    clipped = default_math("LSTM")._replace(clip=1e30)
+    assert _numba_specialise.steps(clipped) is _numba_specialise.steps(default_math("GRU")._replace(clip=1e30))
+    assert not _numba_specialise.steps(clipped).SAVES_ACTIVATIONS
 
 
 # --- layers on both kernel sets -------------------------------------------------------------------
@@ -309,8 +359,14 @@ def test_chunked_projection_matches_one_projection(monkeypatch, batch_first, len
 
 
 # --- the compiled time loop -----------------------------------------------------------------------
+LOOP_OPTIONS = OPTIONS + [("LSTM", {"clip": 1e30}), ("LSTM", {"clip": 0.5, "peephole": True}),
+                          ("LSTM", {"input_forget": True, "activations": ["HardSigmoid", "Softsign", "Elu"]}),
+                          ("GRU", {"clip": 1e30}), ("GRU", {"linear_before_reset": False, "clip": 0.5}),
+                          ("RNN", {"activations": ["LeakyRelu"], "clip": 1.0})]
+
+
 @requires_numba
-@pytest.mark.parametrize("kind, options", OPTIONS)
+@pytest.mark.parametrize("kind, options", LOOP_OPTIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch, batch_first", [(1, False), (4, True)])
 def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, dtype, batch, batch_first):

@@ -1,28 +1,41 @@
 """The CPU backend with numba: NumpyBackend's arrays and GEMMs, each step's gate math one compiled kernel.
 
-Same methods, arguments and results as ``NumpyBackend`` (see its docstrings); the kernels are in
-``_numba_steps`` and mirror ``kernels/*.cuh``. Only the inference steps differ in what they leave
-behind: the NumPy steps leave the activations in ``gh``, these leave ``gh`` as it was (only the
-``*_train`` steps, which training calls, write the activations).
+The step API is the backends' (``rnn_step(m, ...)`` and the rest, ``m`` a CellMath; see _numpy.py);
+the kernels and time loops are ``_numba_steps``, compiled for each CellMath by ``_numba_specialise``
+(the defaults are that module itself). Only the inference steps differ from NumPy's in what they
+leave behind: the NumPy steps leave the activations in ``gh``, these leave ``gh`` as it was (only the
+training steps, ``train=True`` or a ``ghn_out``, write the gates).
 """
+
+import functools
 
 import numba
 import numpy as np
 
 from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import _numba_blas
-from . import _numba_loops as loops
-from . import _numba_steps as k
 from ._numba_math import apart
-from ._numba_variant import NumbaVariantSteps
+from ._numba_specialise import steps
 from ._numpy import NumpyBackend
 
-# Batches up to this size run the compiled time loop (_numba_loops); larger ones the Python loop,
-# whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
+# Batches up to this size run the compiled time loop (_numba_steps.*_loop); larger ones the Python
+# loop, whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
 
 
-class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX options): _numba_variant
+@functools.lru_cache(maxsize=None)
+def _zeros(size, dtype_name):
+    """A vector of zeros, made once per size and dtype, that the kernels only read: it stands in for an
+    absent peephole vector (never read) or b_hn (added as zeros), so that no step allocates one.
+    (Writable, so that numba compiles the kernel for one array type, not also a read-only one.)"""
+    return np.zeros(size, dtype_name)
+
+
+def _peepholes(p, like):
+    return _zeros(1, like.dtype.name) if p is None else p
+
+
+class NumbaBackend(NumpyBackend):
     _kernels = f"numba {numba.__version__} fused kernels"
 
     # --- the compiled time loop --------------------------------------------------------------
@@ -32,6 +45,7 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
         T, B, H = out.shape
         if not self._loop_covers(rec, gx, w_hh, h0, c, out, B, H):
             return False
+        k = steps(rec.math)
         w_t, dtype = w_hh.T, out.dtype
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is
         # copied: B*H values, against a silently wrong product (issue 15).
@@ -40,22 +54,24 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
             bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
         else:
             bufs = (np.empty((B, rec.gates * H), dtype),)
-        b_hn = np.zeros(H, dtype) if b_hn is None else b_hn
-        c_spare = None if c is None else np.empty_like(c)  # the LSTM loop alternates c and c_spare
+        b_hn = _zeros(H, dtype.name) if b_hn is None else b_hn
+        if c is not None:
+            c_spare = np.empty_like(c)  # the LSTM loop alternates c and c_spare
+            p = _peepholes(getattr(rec, "weight_p", None), c)
         h_prev = h0
         starts = range(0, T, gx.chunk_steps)
         for start in (reversed(starts) if reverse else starts):
             start, block = gx.block(start)  # the input projection of this chunk of steps
-            steps = out[start:start + block.shape[0]]
+            chunk = out[start:start + block.shape[0]]
             if isinstance(rec, LSTMRecurrence):
-                loops.lstm(block, w_t, h_prev, c, c_spare, steps, reverse, *bufs)
+                k.lstm_loop(block, w_t, h_prev, c, c_spare, p, chunk, reverse, *bufs)
             elif isinstance(rec, RNNRecurrence):
-                loops.rnn(block, w_t, h_prev, steps, reverse, rec.nonlinearity == "relu", *bufs)
+                k.rnn_loop(block, w_t, h_prev, chunk, reverse, *bufs)
             elif rec.linear_before_reset:
-                loops.gru(block, w_t, b_hn, h_prev, steps, reverse, *bufs)
+                k.gru_loop(block, w_t, b_hn, h_prev, chunk, reverse, *bufs)
             else:
-                loops.gru_reset_after(block, w_t, h_prev, steps, reverse, *bufs)
-            h_prev = steps[0 if reverse else -1]
+                k.gru_reset_after_loop(block, w_t, h_prev, chunk, reverse, *bufs)
+            h_prev = chunk[0 if reverse else -1]
         return True
 
     @staticmethod
@@ -63,7 +79,7 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
         """Whether a compiled loop computes exactly this recurrence: a known cell with nothing added
         (a projection, say, changes the shapes checked here), the input projected in chunks
         (_sequence.InputProjection), W_hh^T and every output step a row-major matrix BLAS can take
-        (the initial state is copied when it is not, see time_loop)."""
+        (the initial state is copied when it is not, see time_loop). Every CellMath is covered."""
         return (_numba_blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
                 and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
@@ -71,51 +87,42 @@ class NumbaBackend(NumbaVariantSteps, NumpyBackend):  # variant steps (ONNX opti
                 and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == out.itemsize))
 
     # --- forward ----------------------------------------------------------------------------
-    def rnn_step(self, gx, gh, h_out, nonlinearity):
-        (k.rnn_tanh if nonlinearity == "tanh" else k.rnn_relu)(gx, gh, h_out)
+    def rnn_step(self, m, gx, gh, h_out, train=False):
+        k = steps(m)
+        (k.rnn_step_train if train else k.rnn_step)(gx, gh, h_out)
 
-    def lstm_step(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step(gx, gh, apart(c_prev, c_out), h_out, c_out)
+    def lstm_step(self, m, gx, gh, c_prev, p, h_out, c_out, train=False):
+        k = steps(m)
+        (k.lstm_step_train if train else k.lstm_step)(gx, gh, apart(c_prev, c_out), _peepholes(p, h_out),
+                                                      h_out, c_out)
 
-    def lstm_step_train(self, gx, gh, c_prev, h_out, c_out):
-        k.lstm_step_train(gx, gh, apart(c_prev, c_out), h_out, c_out)
-
-    def gru_step(self, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
-        if ghn_out is not None:
-            return self.gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
-        if b_hn is None:
-            k.gru_step_nobias(gx, gh, apart(h_prev, h_out), h_out)
-        else:
+    def gru_step(self, m, gx, gh, b_hn, h_prev, h_out, ghn_out=None):
+        k = steps(m)
+        b_hn = _zeros(h_out.shape[1], h_out.dtype.name) if b_hn is None else b_hn
+        if ghn_out is None:
             k.gru_step(gx, gh, b_hn, apart(h_prev, h_out), h_out)
-
-    def gru_step_train(self, gx, gh, b_hn, h_prev, h_out, ghn_out):
-        if b_hn is None:
-            k.gru_step_train_nobias(gx, gh, apart(h_prev, h_out), h_out, ghn_out)
         else:
             k.gru_step_train(gx, gh, b_hn, apart(h_prev, h_out), h_out, ghn_out)
 
-    def gru_reset(self, gx, gh_rz, h_prev, rh_out):
-        k.gru_reset(gx, gh_rz, h_prev, rh_out)
+    def gru_reset(self, m, gx, gh_rz, h_prev, rh_out):
+        steps(m).gru_reset(gx, gh_rz, h_prev, rh_out)
 
-    def gru_update(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update(gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
-
-    def gru_update_train(self, gx, gh_rz, gh_n, h_prev, h_out):
-        k.gru_update_train(gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
+    def gru_update(self, m, gx, gh_rz, gh_n, h_prev, h_out, train=False):
+        k = steps(m)
+        (k.gru_update_train if train else k.gru_update)(gx, gh_rz, gh_n, apart(h_prev, h_out), h_out)
 
     # --- backward ---------------------------------------------------------------------------
-    def rnn_backward(self, h, dh, da_out, nonlinearity):
-        (k.rnn_backward_tanh if nonlinearity == "tanh" else k.rnn_backward_relu)(h, dh, da_out)
+    def rnn_backward(self, m, saved, dh, da_out):
+        steps(m).rnn_backward(saved, dh, da_out)
 
-    def lstm_backward(self, acts, c_prev, c, dh, dc, da_out, dc_prev_out):
-        k.lstm_backward(acts, c_prev, c, dh, apart(dc, dc_prev_out), da_out, dc_prev_out)
+    def lstm_backward(self, m, gates, c_prev, c, dh, dc, p, da_out, dc_prev_out):
+        steps(m).lstm_backward(gates, c_prev, c, dh, apart(dc, dc_prev_out), _peepholes(p, c), da_out, dc_prev_out)
 
-    def gru_backward(self, acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
-        k.gru_backward(acts, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)
+    def gru_backward(self, m, gates, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out):
+        steps(m).gru_backward(gates, ghn, h_prev, dh, dgx_out, dgh_out, dh_direct_out)
 
-    def gru_backward_update(self, z, n, h_prev, dh, dgx_out, dh_direct_out):
-        k.gru_backward_update(z, n, h_prev, dh, dgx_out, dh_direct_out)
+    def gru_backward_update(self, m, z, n, h_prev, dh, dgx_out, dh_direct_out):
+        steps(m).gru_backward_update(z, n, h_prev, dh, dgx_out, dh_direct_out)
 
-    def gru_backward_reset(self, r, h_prev, d_rh, dgx_out, dh_direct_out):
-        k.gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
-
+    def gru_backward_reset(self, m, r, h_prev, d_rh, dgx_out, dh_direct_out):
+        steps(m).gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)

@@ -51,6 +51,7 @@ COMPILE_CACHE = _compile_cache_writable()
 JIT = dict(cache=COMPILE_CACHE, fastmath=FASTMATH, error_model="numpy")
 
 f32 = np.float32
+ONE, ZERO = f32(1), f32(0)  # float32: exact, and they keep float32 math in float32
 _LOG2E, _LN2_HI, _LN2_LO = f32(1.44269504088896341), f32(0.693359375), f32(-2.12194440e-4)
 # Cephes expf: exp(r) = 1 + r + r^2 * P(r) on |r| <= ln(2)/2
 _P0, _P1, _P2, _P3, _P4, _P5 = (f32(1.9875691500e-4), f32(1.3981999507e-3), f32(8.3334519073e-3),
@@ -134,6 +135,19 @@ def _sigmoid(x):
     if x == types.float32:
         return lambda x: sigmoid32(x)
     return lambda x: math.tanh(x * 0.5) * 0.5 + 0.5
+
+
+def like(x, value):
+    """``value`` as a number of x's type (float32 or float64), in compiled code: an option's constant
+    (a clip, an activation's alpha) then keeps float32 math in float32, rounded as NumPy rounds it."""
+    return value
+
+
+@overload(like, jit_options=_INLINE)
+def _like(x, value):
+    if x == types.float32:
+        return lambda x, value: np.float32(value)
+    return lambda x, value: np.float64(value)
 
 
 def apart(source, dest):

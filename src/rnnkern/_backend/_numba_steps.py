@@ -1,229 +1,388 @@
-"""The CPU's fused step kernels, compiled by numba: one kernel per step, one pass over the gates.
+"""The CPU's fused step kernels and compiled time loops, in numba: every cell's forward and backward
+math, written once, with the CellMath's options as compile-time constants.
 
-Each kernel transcribes one function of ``kernels/*.cuh`` (same names, same formulas, same
-argument order), looping over the batch rows and the H columns of each gate block. Arrays are
-(B, G*H) row blocks as the GEMMs leave them; a row's gate k is columns [k*H, (k+1)*H).
-Outputs may alias inputs element for element (``c_out`` and ``c_prev``, ``h_out`` and ``h_prev``),
-as in the GPU kernels. numba compiles each for the dtype (float32 or float64) and memory layout
-it is called with, and caches the machine code on disk where numba finds a writable folder
-(``_numba_math.COMPILE_CACHE``; otherwise each process compiles in memory).
+The options (activations, clip, input_forget, peephole, what training saves) come from the one import
+block between ``# <options>`` and ``# </options>``. As it stands, this module imports the defaults
+(``_numba_options``), so it IS the default kernels; for any other CellMath, ``_numba_specialise``
+compiles a copy of this text whose block defines that CellMath's options instead. numba folds a
+branch on a module constant, so the defaults run the default math with nothing of the options in
+it, and the options run with no per-element branch on an activation.
+
+"Gate form" (what a training step leaves in ``gh`` and the backward kernels take): the activations
+when ``SAVES_ACTIVATIONS`` (the defaults: their derivatives come from the outputs, as in
+``kernels/*.cuh``), else the pre-activations, peephole terms added, before the clip (a clipped or
+piecewise activation needs its argument).
+
+Each kernel loops over the batch rows and the H columns of each gate block. Arrays are (B, G*H) row
+blocks as the GEMMs leave them; a row's gate k is columns [k*H, (k+1)*H), and each gate block is
+taken as a row view of its own: indexed as one array at offsets k*H, LLVM sees stores at an unknown
+distance from the loads and does not vectorise the loop (3-4x slower than NumPy; RESULTS.md). The
+helpers are ``inline='always'``: called as functions returning tuples, they kept LLVM from
+vectorising too. Outputs may alias inputs element for element (``c_out`` and ``c_prev``, ``h_out``
+and ``h_prev``), as in the GPU kernels. numba compiles each for the dtype (float32 or float64) and
+memory layout it is called with, and caches the machine code on disk where it finds a writable
+folder (``_numba_math.COMPILE_CACHE``; otherwise each process compiles in memory).
 """
 
-import numpy as np
 from numba import njit
 
-from ._numba_math import JIT, sigmoid, tanh
+from ._numba_blas import matmul_into
 
-ONE, ZERO = np.float32(1), np.float32(0)  # float32: exact, and they keep float32 math in float32
+# <options>
+from ._numba_options import (CLIPPED, DF, DG, DHC, DRNN_F, F, F_BACK, G, G_BACK, HC, INPUT_FORGET,  # noqa: F401
+                             JIT, LIM, ONE, PEEPHOLE, RNN_F, RNN_F_BACK, SAVES_ACTIVATIONS, ZERO, like)
+# </options>
 
-
-@njit(inline="always", **JIT)
-def dsigmoid(s):
-    return s * (ONE - s)
-
-
-# --- rnn.cuh --------------------------------------------------------------------------
-@njit(**JIT)
-def rnn_tanh(gx, gh, h):
-    for b in range(h.shape[0]):
-        for j in range(h.shape[1]):
-            h[b, j] = tanh(gx[b, j] + gh[b, j])
+inline = njit(inline="always", **JIT)
 
 
-@njit(**JIT)
-def rnn_relu(gx, gh, h):
-    for b in range(h.shape[0]):
-        for j in range(h.shape[1]):
-            a = gx[b, j] + gh[b, j]
-            h[b, j] = ZERO if a < ZERO else a  # NaN propagates, as with np.maximum
+# --- the options on one value -------------------------------------------------------------
+@inline
+def clip(x):
+    """x clamped to [-LIM, LIM] in x's dtype (NaN stays NaN); x itself without a clip."""
+    if CLIPPED:
+        lim = like(x, LIM)
+        return -lim if x < -lim else (lim if x > lim else x)
+    return x
 
 
-@njit(**JIT)
-def rnn_backward_tanh(h, dh, da):
-    for b in range(h.shape[0]):
-        for j in range(h.shape[1]):
-            da[b, j] = (ONE - h[b, j] * h[b, j]) * dh[b, j]
+@inline
+def inside(x):
+    """1 where the clip passes x through, else 0 (the clamp's derivative)."""
+    lim = like(x, LIM)
+    return ONE if (x >= -lim and x <= lim) else ZERO
 
 
-@njit(**JIT)
-def rnn_backward_relu(h, dh, da):
-    for b in range(h.shape[0]):
-        for j in range(h.shape[1]):
-            # torch's threshold_backward, a select: a NaN output (NaN <= 0 is false) passes dh on
-            da[b, j] = ZERO if h[b, j] <= ZERO else dh[b, j]
-
-# --- lstm.cuh: gates i, f, g, o -------------------------------------------------------
-@njit(inline="always", **JIT)
-def lstm_cell(gx_i, gx_f, gx_g, gx_o, gh_i, gh_f, gh_g, gh_o, c_prev):
-    """rk_lstm_step_train on scalars: (i, f, g, o, h, c). Inlined into the kernels by numba
-    (inline="always"): called as a function returning a tuple, it kept LLVM from vectorising the
-    loop, 6x slower than NumPy; inlined, the loop runs 8 lanes wide."""
-    i = sigmoid(gh_i + gx_i)
-    f = sigmoid(gh_f + gx_f)
-    g = tanh(gh_g + gx_g)
-    o = sigmoid(gh_o + gx_o)
-    c = f * c_prev + i * g
-    return i, f, g, o, tanh(c) * o, c
+@inline
+def f(x):
+    return F(clip(x))
 
 
-@njit(**JIT)
-def lstm_step(gx, gh, c_prev, h_out, c_out):
-    H = h_out.shape[1]
+@inline
+def g(x):
+    return G(clip(x))
+
+
+@inline
+def rnn_f(x):
+    return RNN_F(clip(x))
+
+
+@inline
+def f_value(form):
+    """The activation of a gate in gate form."""
+    return form if SAVES_ACTIVATIONS else f(form)
+
+
+@inline
+def g_value(form):
+    return form if SAVES_ACTIVATIONS else g(form)
+
+
+@inline
+def f_back(form, d):
+    """d * f'(a) of a gate in gate form: from the activation, or from the pre-activation a (zero
+    where the clip holds it)."""
+    if SAVES_ACTIVATIONS:
+        return F_BACK(form, d)
+    return d * (DF(clip(form)) * inside(form) if CLIPPED else DF(form))
+
+
+@inline
+def g_back(form, d):
+    if SAVES_ACTIVATIONS:
+        return G_BACK(form, d)
+    return d * (DG(clip(form)) * inside(form) if CLIPPED else DG(form))
+
+
+@inline
+def rnn_back(form, d):
+    if SAVES_ACTIVATIONS:
+        return RNN_F_BACK(form, d)
+    return d * (DRNN_F(clip(form)) * inside(form) if CLIPPED else DRNN_F(form))
+
+
+# --- RNN: h = f(gx + gh) ------------------------------------------------------------------
+@inline
+def _rnn_rows(gx, gh, h_out, train):
     for b in range(h_out.shape[0]):
-        for j in range(H):
-            _, _, _, _, h, c = lstm_cell(gx[b, j], gx[b, H + j], gx[b, 2 * H + j], gx[b, 3 * H + j], gh[b, j],
-                                         gh[b, H + j], gh[b, 2 * H + j], gh[b, 3 * H + j], c_prev[b, j])
-            h_out[b, j] = h
-            c_out[b, j] = c
+        x, s, h = gx[b], gh[b], h_out[b]
+        for j in range(h.shape[0]):
+            a = x[j] + s[j]
+            if train and not SAVES_ACTIVATIONS:
+                s[j] = a
+            h[j] = rnn_f(a)
 
 
-# Kernels that store at several gate offsets of one array take each gate block as a row view of its
-# own: indexed as one array at offsets k*H, LLVM sees stores at an unknown distance from the loads and
-# does not vectorise the loop (lstm_step_train ran 3-4x slower than NumPy that way).
 @njit(**JIT)
-def lstm_step_train(gx, gh, c_prev, h_out, c_out):
-    """lstm_step that also leaves the activations (i, f, g, o) in ``gh``."""
+def rnn_step(gx, gh, h_out):
+    _rnn_rows(gx, gh, h_out, False)
+
+
+@njit(**JIT)
+def rnn_step_train(gx, gh, h_out):
+    """rnn_step that leaves the pre-activation in ``gh`` (without SAVES_ACTIVATIONS: backward takes h)."""
+    _rnn_rows(gx, gh, h_out, True)
+
+
+@njit(**JIT)
+def rnn_backward(saved, dh, da):
+    for b in range(da.shape[0]):
+        s, d, out = saved[b], dh[b], da[b]
+        for j in range(out.shape[0]):
+            out[j] = rnn_back(s[j], d[j])
+
+
+# --- LSTM: gates i, f, g, o; peepholes p in ONNX's order (i, o, f) -----------------------
+@inline
+def _lstm_rows(gx, gh, c_prev, p, h_out, c_out, train):
     H = h_out.shape[1]
+    p_i, p_o, p_f = p[:H], p[H:2 * H], p[2 * H:]  # read only with PEEPHOLE (else p is a stand-in)
     for b in range(h_out.shape[0]):
-        gi, gf, gg, go = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:3 * H], gh[b, 3 * H:]
         xi, xf, xg, xo = gx[b, :H], gx[b, H:2 * H], gx[b, 2 * H:3 * H], gx[b, 3 * H:]
+        si, sf, sg, so = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:3 * H], gh[b, 3 * H:]
         cp, ho, co = c_prev[b], h_out[b], c_out[b]
         for j in range(H):
-            i, f, g, o, h, c = lstm_cell(xi[j], xf[j], xg[j], xo[j], gi[j], gf[j], gg[j], go[j], cp[j])
-            gi[j], gf[j], gg[j], go[j], ho[j], co[j] = i, f, g, o, h, c
+            c0 = cp[j]
+            ai = si[j] + xi[j]
+            af = sf[j] + xf[j]
+            if PEEPHOLE:
+                ai += p_i[j] * c0
+                af += p_f[j] * c0
+            ag = sg[j] + xg[j]
+            i = f(ai)
+            fg = ONE - i if INPUT_FORGET else f(af)
+            gg = g(ag)
+            c = fg * c0 + i * gg
+            ao = so[j] + xo[j]
+            if PEEPHOLE:
+                ao += p_o[j] * c
+            o = f(ao)
+            if train:
+                if SAVES_ACTIVATIONS:
+                    si[j], sf[j], sg[j], so[j] = i, fg, gg, o
+                else:
+                    si[j], sf[j], sg[j], so[j] = ai, af, ag, ao
+            ho[j] = HC(c) * o
+            co[j] = c
 
 
 @njit(**JIT)
-def lstm_backward(acts, c_prev, c, dh, dc, da, dc_prev):
+def lstm_step(gx, gh, c_prev, p, h_out, c_out):
+    _lstm_rows(gx, gh, c_prev, p, h_out, c_out, False)
+
+
+@njit(**JIT)
+def lstm_step_train(gx, gh, c_prev, p, h_out, c_out):
+    """lstm_step that also leaves the gates (i, f, g, o) in gate form in ``gh``."""
+    _lstm_rows(gx, gh, c_prev, p, h_out, c_out, True)
+
+
+@njit(**JIT)
+def lstm_backward(gates, c_prev, c, dh, dc, p, da, dc_prev):
     H = c.shape[1]
+    p_i, p_o, p_f = p[:H], p[H:2 * H], p[2 * H:]
     for b in range(c.shape[0]):
-        ai, af, ag, ao = acts[b, :H], acts[b, H:2 * H], acts[b, 2 * H:3 * H], acts[b, 3 * H:]
+        si, sf, sg, so = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:3 * H], gates[b, 3 * H:]
         di, df, dg, do = da[b, :H], da[b, H:2 * H], da[b, 2 * H:3 * H], da[b, 3 * H:]
+        cp, cc, dhb, dcb, dcp = c_prev[b], c[b], dh[b], dc[b], dc_prev[b]
         for j in range(H):
-            i, f, g, o = ai[j], af[j], ag[j], ao[j]
-            tc = tanh(c[b, j])
-            do[j] = dh[b, j] * tc * dsigmoid(o)
-            dct = dh[b, j] * o * (ONE - tc * tc) + dc[b, j]  # total gradient into c
-            di[j] = dct * g * dsigmoid(i)
-            df[j] = dct * c_prev[b, j] * dsigmoid(f)
-            dg[j] = dct * i * (ONE - g * g)
-            dc_prev[b, j] = dct * f
+            d, ct, c0 = dhb[j], cc[j], cp[j]
+            i, gg, o = f_value(si[j]), g_value(sg[j]), f_value(so[j])
+            hc = HC(ct)
+            da_o = f_back(so[j], d * hc)
+            dct = d * o * DHC(ct, hc) + dcb[j]  # the total gradient into c
+            if PEEPHOLE:
+                dct += da_o * p_o[j]
+            da_g = g_back(sg[j], dct * i)
+            if INPUT_FORGET:  # c = (1 - i)*c_prev + i*g
+                da_i = f_back(si[j], dct * (gg - c0))
+                da_f = like(d, 0.0)
+                dcp_j = dct * (ONE - i)
+            else:
+                da_i = f_back(si[j], dct * gg)
+                da_f = f_back(sf[j], dct * c0)
+                dcp_j = dct * f_value(sf[j])
+            if PEEPHOLE:
+                dcp_j += da_i * p_i[j] + da_f * p_f[j]
+            di[j], df[j], dg[j], do[j] = da_i, da_f, da_g, da_o
+            dcp[j] = dcp_j
 
 
-# --- gru.cuh: gates r, z, n -----------------------------------------------------------
-@njit(inline="always", **JIT)
-def gru_cell(gx_r, gx_z, gx_n, gh_r, gh_z, gh_n, b_hn, h_prev):
-    """rk_gru_step_train on scalars (linear_before_reset=True): (r, z, n, ghn, h)."""
-    r = sigmoid(gh_r + gx_r)
-    z = sigmoid(gh_z + gx_z)
-    ghn = gh_n + b_hn
-    n = tanh(ghn * r + gx_n)
-    return r, z, n, ghn, (h_prev - n) * z + n
+# --- GRU: gates r, z, n ----------------------------------------------------------------------
+@inline
+def _gru_rows(gx, gh, b_hn, h_prev, h_out, ghn_out, train):
+    """linear_before_reset=True: n = g(gx_n + r*(gh_n + b_hn)); h = (1-z)*n + z*h_prev."""
+    H = h_out.shape[1]
+    for b in range(h_out.shape[0]):
+        xr, xz, xn = gx[b, :H], gx[b, H:2 * H], gx[b, 2 * H:]
+        sr, sz, sn = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:]
+        hp, ho, go = h_prev[b], h_out[b], ghn_out[b]
+        for j in range(H):
+            ar = sr[j] + xr[j]
+            az = sz[j] + xz[j]
+            r, z = f(ar), f(az)
+            ghn = sn[j] + b_hn[j]
+            an = ghn * r + xn[j]
+            n = g(an)
+            if train:
+                if SAVES_ACTIVATIONS:
+                    sr[j], sz[j], sn[j] = r, z, n
+                else:
+                    sr[j], sz[j], sn[j] = ar, az, an
+                go[j] = ghn
+            ho[j] = (hp[j] - n) * z + n
 
 
 @njit(**JIT)
 def gru_step(gx, gh, b_hn, h_prev, h_out):
-    H = h_out.shape[1]
-    for b in range(h_out.shape[0]):
-        for j in range(H):
-            h_out[b, j] = gru_cell(gx[b, j], gx[b, H + j], gx[b, 2 * H + j], gh[b, j], gh[b, H + j],
-                                   gh[b, 2 * H + j], b_hn[j], h_prev[b, j])[4]
-
-
-@njit(**JIT)
-def gru_step_nobias(gx, gh, h_prev, h_out):
-    H = h_out.shape[1]
-    for b in range(h_out.shape[0]):
-        for j in range(H):
-            h_out[b, j] = gru_cell(gx[b, j], gx[b, H + j], gx[b, 2 * H + j], gh[b, j], gh[b, H + j],
-                                   gh[b, 2 * H + j], ZERO, h_prev[b, j])[4]
-
-
-@njit(inline="always", **JIT)
-def _gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out):
-    """gru_step that leaves (r, z, n) in ``gh`` and gh_n + b_hn in ``ghn_out``."""
-    H = h_out.shape[1]
-    for b in range(h_out.shape[0]):
-        gr, gz, gn = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:]
-        for j in range(H):
-            r, z, n, ghn, h = gru_cell(gx[b, j], gx[b, H + j], gx[b, 2 * H + j], gr[j], gz[j], gn[j], b_hn[j],
-                                       h_prev[b, j])
-            gr[j], gz[j], gn[j], ghn_out[b, j], h_out[b, j] = r, z, n, ghn, h
+    _gru_rows(gx, gh, b_hn, h_prev, h_out, h_out, False)
 
 
 @njit(**JIT)
 def gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out):
-    _gru_step_train(gx, gh, b_hn, h_prev, h_out, ghn_out)
+    """gru_step that leaves (r, z, n) in gate form in ``gh`` and gh_n + b_hn in ``ghn_out``."""
+    _gru_rows(gx, gh, b_hn, h_prev, h_out, ghn_out, True)
 
 
 @njit(**JIT)
-def gru_step_train_nobias(gx, gh, h_prev, h_out, ghn_out):
-    _gru_step_train(gx, gh, np.zeros(h_out.shape[1], gh.dtype), h_prev, h_out, ghn_out)
+def gru_backward(gates, ghn, h_prev, dh, dgx, dgh, dh_direct):
+    H = h_prev.shape[1]
+    for b in range(h_prev.shape[0]):
+        sr, sz, sn = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:]
+        xr, xz, xn = dgx[b, :H], dgx[b, H:2 * H], dgx[b, 2 * H:]
+        hr, hz, hn = dgh[b, :H], dgh[b, H:2 * H], dgh[b, 2 * H:]
+        gn, hp, dhb, direct = ghn[b], h_prev[b], dh[b], dh_direct[b]
+        for j in range(H):
+            d = dhb[j]
+            r, z, n = f_value(sr[j]), f_value(sz[j]), g_value(sn[j])
+            da_n = g_back(sn[j], d * (ONE - z))
+            da_r = f_back(sr[j], da_n * gn[j])
+            da_z = f_back(sz[j], d * (hp[j] - n))
+            xr[j], xz[j], xn[j] = da_r, da_z, da_n
+            hr[j], hz[j], hn[j] = da_r, da_z, da_n * r
+            direct[j] = d * z
 
 
 @njit(**JIT)
 def gru_reset(gx, gh_rz, h_prev, rh_out):
-    """linear_before_reset=False, phase 1: r into gh_rz's first H columns, rh = r * h_prev."""
+    """linear_before_reset=False, phase 1: r (gate form) into gh_rz's first H columns, rh = r * h_prev."""
+    H = h_prev.shape[1]
     for b in range(h_prev.shape[0]):
-        for j in range(h_prev.shape[1]):
-            r = sigmoid(gh_rz[b, j] + gx[b, j])
-            gh_rz[b, j] = r
-            rh_out[b, j] = r * h_prev[b, j]
+        x, s, hp, rh = gx[b, :H], gh_rz[b, :H], h_prev[b], rh_out[b]
+        for j in range(H):
+            ar = s[j] + x[j]
+            r = f(ar)
+            s[j] = r if SAVES_ACTIVATIONS else ar
+            rh[j] = r * hp[j]
+
+
+@inline
+def _gru_update_rows(gx, gh_rz, gh_n, h_prev, h_out, train):
+    """Phase 2: z = f(gx_z + gh_z), n = g(gx_n + gh_n), h = (1-z)*n + z*h_prev."""
+    H = h_out.shape[1]
+    for b in range(h_out.shape[0]):
+        xz, xn, sz, sn = gx[b, H:2 * H], gx[b, 2 * H:], gh_rz[b, H:], gh_n[b]
+        hp, ho = h_prev[b], h_out[b]
+        for j in range(H):
+            az = sz[j] + xz[j]
+            an = sn[j] + xn[j]
+            z, n = f(az), g(an)
+            if train:
+                if SAVES_ACTIVATIONS:
+                    sz[j], sn[j] = z, n
+                else:
+                    sz[j], sn[j] = az, an
+            ho[j] = (hp[j] - n) * z + n
 
 
 @njit(**JIT)
 def gru_update(gx, gh_rz, gh_n, h_prev, h_out):
-    """Phase 2: z = sigmoid(gx_z + gh_z), n = tanh(gx_n + gh_n), h = (1-z)*n + z*h_prev."""
-    H = h_out.shape[1]
-    for b in range(h_out.shape[0]):
-        for j in range(H):
-            z = sigmoid(gh_rz[b, H + j] + gx[b, H + j])
-            n = tanh(gh_n[b, j] + gx[b, 2 * H + j])
-            h_out[b, j] = (h_prev[b, j] - n) * z + n
+    _gru_update_rows(gx, gh_rz, gh_n, h_prev, h_out, False)
 
 
 @njit(**JIT)
 def gru_update_train(gx, gh_rz, gh_n, h_prev, h_out):
-    """gru_update that leaves z in gh_rz's last H columns and n in gh_n."""
-    H = h_out.shape[1]
-    for b in range(h_out.shape[0]):
-        for j in range(H):
-            z = sigmoid(gh_rz[b, H + j] + gx[b, H + j])
-            n = tanh(gh_n[b, j] + gx[b, 2 * H + j])
-            gh_rz[b, H + j], gh_n[b, j] = z, n
-            h_out[b, j] = (h_prev[b, j] - n) * z + n
-
-# --- gru_grad.cuh ---------------------------------------------------------------------
-@njit(**JIT)
-def gru_backward(acts, ghn, h_prev, dh, dgx, dgh, dh_direct):
-    H = h_prev.shape[1]
-    for b in range(h_prev.shape[0]):
-        xr, xz, xn = dgx[b, :H], dgx[b, H:2 * H], dgx[b, 2 * H:]
-        hr, hz, hn = dgh[b, :H], dgh[b, H:2 * H], dgh[b, 2 * H:]
-        for j in range(H):
-            r, z, n, d = acts[b, j], acts[b, H + j], acts[b, 2 * H + j], dh[b, j]
-            da_n = d * (ONE - z) * (ONE - n * n)
-            da_r = da_n * ghn[b, j] * dsigmoid(r)
-            da_z = d * (h_prev[b, j] - n) * dsigmoid(z)
-            xr[j], xz[j], xn[j] = da_r, da_z, da_n
-            hr[j], hz[j], hn[j] = da_r, da_z, da_n * r
-            dh_direct[b, j] = d * z
+    """gru_update that leaves z (gh_rz's last H columns) and n (gh_n) in gate form."""
+    _gru_update_rows(gx, gh_rz, gh_n, h_prev, h_out, True)
 
 
 @njit(**JIT)
 def gru_backward_update(z, n, h_prev, dh, dgx, dh_direct):
     H = h_prev.shape[1]
     for b in range(h_prev.shape[0]):
+        sz, sn, hp, dhb = z[b], n[b], h_prev[b], dh[b]
+        xz, xn, direct = dgx[b, H:2 * H], dgx[b, 2 * H:], dh_direct[b]
         for j in range(H):
-            zz, nn, d = z[b, j], n[b, j], dh[b, j]
-            dgx[b, 2 * H + j] = d * (ONE - zz) * (ONE - nn * nn)
-            dgx[b, H + j] = d * (h_prev[b, j] - nn) * dsigmoid(zz)
-            dh_direct[b, j] = d * zz
+            d = dhb[j]
+            zz, nn = f_value(sz[j]), g_value(sn[j])
+            xn[j] = g_back(sn[j], d * (ONE - zz))
+            xz[j] = f_back(sz[j], d * (hp[j] - nn))
+            direct[j] = d * zz
 
 
 @njit(**JIT)
 def gru_backward_reset(r, h_prev, d_rh, dgx, dh_direct):
+    H = h_prev.shape[1]
     for b in range(h_prev.shape[0]):
-        for j in range(h_prev.shape[1]):
-            dgx[b, j] = d_rh[b, j] * h_prev[b, j] * dsigmoid(r[b, j])
-            dh_direct[b, j] = dh_direct[b, j] + d_rh[b, j] * r[b, j]
+        sr, hp, drh, xr, direct = r[b], h_prev[b], d_rh[b], dgx[b, :H], dh_direct[b]
+        for j in range(H):
+            xr[j] = f_back(sr[j], drh[j] * hp[j])
+            direct[j] = direct[j] + drh[j] * f_value(sr[j])
+
+
+# --- whole time loops ---------------------------------------------------------------------------
+# Per step the recurrent GEMM (NumPy's BLAS, see _numba_blas) and this module's step kernel, with no
+# Python in between: at batch 1 the Python per step (a dozen calls, each checking its arguments) costs
+# as much as the step's GEMV; at large batch it is noise. A loop runs the steps of one chunk of the
+# input projection (gx, (steps, B, G*H)) in order, reading h_prev and writing h into ``out``
+# (steps, B, H) and the cell state in place in ``c``; the caller chains the chunks. ``w_t`` is
+# W_hh^T (H, G*H), C-contiguous in the parameters' layout.
+@njit(**JIT)
+def rnn_loop(gx, w_t, h_prev, out, reverse, gh):
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        rnn_step(gx[t], gh, out[t])
+        h_prev = out[t]
+
+
+@njit(**JIT)
+def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh):
+    """The cell state alternates between ``c`` and ``c_spare`` (an output that overlaps its input
+    would send LLVM's vectorised loop to its scalar fallback) and ends in ``c``."""
+    T = gx.shape[0]
+    c_prev, c_next = c, c_spare
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        lstm_step(gx[t], gh, c_prev, p, out[t], c_next)
+        h_prev = out[t]
+        c_prev, c_next = c_next, c_prev
+    if T % 2:
+        c[...] = c_prev
+
+
+@njit(**JIT)
+def gru_loop(gx, w_t, b_hn, h_prev, out, reverse, gh):
+    """linear_before_reset=True."""
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        gru_step(gx[t], gh, b_hn, h_prev, out[t])
+        h_prev = out[t]
+
+
+@njit(**JIT)
+def gru_reset_after_loop(gx, w_t, h_prev, out, reverse, gh_rz, gh_n, rh):
+    """linear_before_reset=False: two GEMMs per step, the second on r * h_prev."""
+    T, H = gx.shape[0], w_t.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t[:, :2 * H], gh_rz)
+        gru_reset(gx[t], gh_rz, h_prev, rh)
+        matmul_into(rh, w_t[:, 2 * H:], gh_n)
+        gru_update(gx[t], gh_rz, gh_n, h_prev, out[t])
+        h_prev = out[t]
