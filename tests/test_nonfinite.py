@@ -114,13 +114,12 @@ def test_relu_rnn_passes_the_gradient_of_a_nan_output_as_torch(backend):
 
 @pytest.fixture(scope="module")
 def host_relu(tmp_path_factory):
-    """CupyBackend on the host builds of just the two ReLU backward kernels (plain and variant)."""
-    from rnnkern._semantics import CellMath
-
+    """CupyBackend on the host builds of just the ReLU backward kernels: the default ReLU RNN's (its
+    derivative from the output) and a GRU's with ONNX's Relu (from the pre-activation)."""
     if kernel_host.GXX is None:
         pytest.skip("g++ not found: the kernels' math cannot be compiled for the host")
-    # RELU_VARIANT is a default CellMath under issue 16 (ReLU, no options): its kernel is rnn_backward_relu
-    names = sorted({"rnn_backward_relu", _kernels.kernel_for("rnn_backward", CellMath(*RELU_VARIANT))})
+    names = sorted({_kernels.kernel_for("rnn_backward", RELU_VARIANT),
+                    _kernels.kernel_for("gru_backward_update", RELU_PRE)})
     lib, _ = kernel_host.build(tmp_path_factory.mktemp("relu_kernels"), names, ["float32", "float64"])
     return kernel_host.host_backend(lib)
 
