@@ -14,8 +14,9 @@ import sys
 import numpy as np
 
 import rnnkern
-from rnnkern import _sequence
-from rnnkern._backend import _numba, cpu_backend
+from rnnkern._recurrences import sequence as _sequence
+from rnnkern._backend.numba import backend as _numba
+from rnnkern._backend import cpu_backend
 from rnnkern._bench.timing import measure
 from rnnkern._bench import Contender
 

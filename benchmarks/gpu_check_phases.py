@@ -117,7 +117,7 @@ def _torch():
 
 def _cupy_runtime(query):
     import cupy
-    from rnnkern import _cli_info
+    from rnnkern._cli import info as _cli_info
     return _cli_info._cuda_version(query(cupy.cuda.runtime))
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import kernel_host  # noqa: E402
 
 import rnnkern  # noqa: E402
-from rnnkern._backend._cupy import CupyBackend  # noqa: E402
+from rnnkern._backend.cupy.backend import CupyBackend  # noqa: E402
 
 
 class NoopKernel:

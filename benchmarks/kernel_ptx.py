@@ -19,10 +19,10 @@ CHILD = r'''
 import ctypes, json, struct, sys
 sys.path.insert(0, sys.argv[1])
 major = int(sys.argv[2]) if sys.argv[2] != "None" else None
-from rnnkern import _semantics
-if not hasattr(_semantics, "default_math"):  # REMOVE AT THE MERGE OF ISSUE 16: the CUDA branch alone
-    sys.path.insert(0, sys.argv[3]); import cellmath_standin; cellmath_standin.install()
-from rnnkern import _kernels, _nvrtc
+try:
+    from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
+except ImportError:  # a tree from before the package folders (issue 16)
+    from rnnkern import _kernels, _nvrtc
 lib = _nvrtc.load(major)
 for f in ("PTX", "CUBIN"):
     getattr(lib, f"nvrtcGet{f}Size").argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]

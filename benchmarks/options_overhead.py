@@ -33,7 +33,7 @@ def _device():
 def speed(repeat):
     import numpy as np
     import rnnkern
-    from rnnkern._backend import _numba
+    from rnnkern._backend.numba import backend as _numba
 
     device = _device()
     for batch in (64, 4):

@@ -1,6 +1,6 @@
 // rnnkern: ONNX's recurrent activations, f(x; A, B) as the ONNX operator of each name defines it,
 // and their derivatives at the pre-activation x (rk_dact_*), which the cell templates' backward
-// uses when a training step saved pre-activations (kernels/cellmath.cuh). rnnkern/_activations.py
+// uses when a training step saved pre-activations (kernels/cellmath.cuh). rnnkern/_recurrences/activations.py
 // holds the same table for the CPU. A and B are alpha and beta (ignored by activations without them).
 //
 // Three activations also have a derivative from their *output* y = f(x), times an incoming

@@ -1,5 +1,5 @@
 // rnnkern: what the cell templates (rnn.cuh, lstm.cuh, gru.cuh) ask of their traits V, and the
-// gate helpers they share. V is a struct generated per CellMath (rnnkern/_kernels.py, traits_struct):
+// gate helpers they share. V is a struct generated per CellMath (rnnkern/_backend/cupy/kernels.py, traits_struct):
 // the default kernels are the templates at the default traits, every option combination in use is
 // another instance, and NVRTC folds V's constants, so each instance compiles to its own straight-line
 // code with no per-element branch on an option.

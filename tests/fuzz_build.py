@@ -18,7 +18,7 @@ from rnnkern._backend import NumpyBackend, numba_unavailable_reason
 
 NUMBA_REASON = numba_unavailable_reason()
 if NUMBA_REASON is None:
-    from rnnkern._backend._numba import NumbaBackend
+    from rnnkern._backend.numba.backend import NumbaBackend
 
     class NumbaStepsBackend(NumbaBackend):
         """The numba step kernels with the compiled time loop declined: the Python loop drives them."""
@@ -76,7 +76,7 @@ def build(cfg, backend, sd, tmp_path):
     raise ValueError(how)
 
 
-# --- Keras: configs and weights as Keras 3 keeps them (the inverse of rnnkern/_keras.py) -----------
+# --- Keras: configs and weights as Keras 3 keeps them (the inverse of rnnkern/_interop/keras.py) -----------
 _KERAS_CLASS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
 _KERAS_ORDER = {"LSTM": [0, 1, 2, 3], "GRU": [1, 0, 2], "RNN": [0]}  # rnnkern r, z, n -> Keras z, r, h
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}

@@ -56,7 +56,7 @@ LAYOUTS = {"contiguous": contiguous, "strided": strided, "transposed": transpose
 
 def default_math(step):
     """The default CellMath of ``step``'s cell (rnn_*: its nonlinearity)."""
-    from rnnkern._semantics import default_math as default
+    from rnnkern._recurrences.semantics import default_math as default
 
     kind = step.split("_")[0].upper()
     return default("RNN", step.rsplit("_", 1)[1]) if kind == "RNN" else default(kind)

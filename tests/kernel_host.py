@@ -1,6 +1,6 @@
 """Test helper: the fused CUDA kernels compiled as host C++ (g++) and run on NumPy arrays.
 
-``build(tmpdir)`` compiles ``rnnkern._kernels.translation_unit(name, dtype, "host")`` for
+``build(tmpdir)`` compiles ``rnnkern._backend.cupy.kernels.translation_unit(name, dtype, "host")`` for
 every kernel and dtype (the same preamble and ElementwiseKernel operation the GPU runs)
 into one shared library. ``fake_cupy(lib)`` is a stand-in for the ``cupy`` module whose
 ``ElementwiseKernel`` runs those host functions, so ``CupyBackend`` itself (its gate
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkern import _kernels
-from rnnkern._backend._cupy import CupyBackend
+from rnnkern._backend.cupy import kernels as _kernels
+from rnnkern._backend.cupy.backend import CupyBackend
 
 GXX = shutil.which("g++")
 

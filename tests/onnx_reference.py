@@ -322,7 +322,7 @@ class ReferenceLayer:
     reference (RNNKERN_TEST_REFERENCE_LAYERS=1). It has the attributes ``to_onnx`` reads."""
 
     def __init__(self, spec, dtype="float64"):
-        from rnnkern._onnx_export import node_weights
+        from rnnkern._interop.onnx_export import node_weights
 
         self._node_weights = node_weights
         o = dict(spec.options)
@@ -347,7 +347,7 @@ class ReferenceLayer:
         return {k: np.array(v, self.dtype) for k, v in self._sd.items()}
 
     def to_onnx(self, path=None, **kw):
-        from rnnkern._onnx_export import layer_to_onnx
+        from rnnkern._interop.onnx_export import layer_to_onnx
 
         named = type(self.op, (ReferenceLayer,), {})  # layer_to_onnx reads the op off the class name
         clone = object.__new__(named)

@@ -242,7 +242,7 @@ def test_the_cli_keeps_its_word_variants(capsys):
     """Inside the package they are contenders; what users type and read still says variants."""
     import argparse
 
-    from rnnkern._cli_bench import add_arguments
+    from rnnkern._cli.bench import add_arguments
 
     parser = argparse.ArgumentParser(prog="rnnkern bench")
     add_arguments(parser)

@@ -44,7 +44,7 @@ def test_a_good_call_and_ordinary_output():
 
 
 def scipy_openblas():
-    """NumPy's bundled scipy-openblas64 library (as rnnkern/_backend/_numba_blas.py finds it), or None."""
+    """NumPy's bundled scipy-openblas64 library (as rnnkern/_backend/numba/blas.py finds it), or None."""
     here = os.path.dirname(np.__file__)
     found = sorted(glob.glob(here + ".libs/*scipy_openblas64*") + glob.glob(os.path.join(here, ".dylibs",
                                                                                           "*scipy_openblas64*")))

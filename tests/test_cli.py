@@ -33,7 +33,7 @@ def test_gradflow_does_not_underflow_over_thousands_of_steps(capsys):
 
 
 def test_gradflow_log_norms_agree_with_the_plain_norms_where_those_do_not_underflow():
-    from rnnkern._cli_gradflow import log10_gradient_norms
+    from rnnkern._cli.gradflow import log10_gradient_norms
 
     plain = log10_gradient_norms("GRU", 30, 4, 5, 2)
     assert plain[-1] == pytest.approx(0.0, abs=1e-12)  # a unit vector at t = T
@@ -42,7 +42,7 @@ def test_gradflow_log_norms_agree_with_the_plain_norms_where_those_do_not_underf
 
 def test_gradflow_plot_into_a_missing_directory_fails_before_computing(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    import rnnkern._cli_gradflow as gradflow
+    import rnnkern._cli.gradflow as gradflow
 
     def never(*args, **kwargs):
         raise AssertionError("computed before checking the plot's path")

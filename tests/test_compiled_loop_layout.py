@@ -87,7 +87,7 @@ def test_matmul_into_refuses_what_blas_cannot_take():
     """An operand with no BLAS leading dimension raises instead of reaching OpenBLAS."""
     from numba import njit
 
-    from rnnkern._backend._numba_blas import AVAILABLE, describable, matmul_into
+    from rnnkern._backend.numba.blas import AVAILABLE, describable, matmul_into
 
     if not AVAILABLE:
         pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop")

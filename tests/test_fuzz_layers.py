@@ -124,7 +124,7 @@ def _header(cfg, path):
 def test_the_loop_path_reaches_the_compiled_loop():
     """Where the compiled loop applies (batch <= 16, no lengths), the numba_loop path must run it, or the
     fuzz would test nothing there."""
-    from rnnkern._backend import _numba_blas
+    from rnnkern._backend.numba import blas as _numba_blas
 
     if PATHS["numba_loop"] is None or not _numba_blas.AVAILABLE:
         pytest.skip(NUMBA_REASON or "NumPy's BLAS is not scipy-openblas64: no compiled loop here")

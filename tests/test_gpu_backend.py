@@ -15,9 +15,9 @@ import rnnkern
 from conftest import DEVICES, GPU_REASON, requires_gpu
 from rnnkern import DeviceUnavailableError, GRUCell, LSTMCell, RNNCell
 from rnnkern._backend import get_backend
-from rnnkern._backend._cupy import CupyBackend
-from rnnkern._backend._numpy import NumpyBackend
-from rnnkern._semantics import default_math
+from rnnkern._backend.cupy.backend import CupyBackend
+from rnnkern._backend.numpy.steps import NumpyBackend
+from rnnkern._recurrences.semantics import default_math
 
 try:
     import cupy

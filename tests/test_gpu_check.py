@@ -93,7 +93,7 @@ def test_warm_up_runs_every_kernel_on_host_builds(host):
                 gpu_check_warm.warm_item(backend, dtype, what)
     finally:
         backend.name = "gpu"
-    from rnnkern import _kernels
+    from rnnkern._backend.cupy import kernels as _kernels
 
     built = {name for name, dtype in fake.built if dtype == "float32"}
     assert built == set(_kernels.KERNELS)  # every kernel was launched

@@ -12,7 +12,7 @@ import pytest
 
 import onnx_reference as ref
 import rnnkern
-from rnnkern import _keras
+from rnnkern._interop import keras as _keras
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "keras"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.npz"))

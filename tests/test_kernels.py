@@ -17,9 +17,10 @@ import pytest
 import kernel_cases
 import kernel_host
 import rnnkern
-from rnnkern import GRUCell, LSTMCell, RNNCell, _kernels, _nvrtc
-from rnnkern._backend._numpy import NumpyBackend
-from rnnkern._semantics import default_math
+from rnnkern import GRUCell, LSTMCell, RNNCell
+from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
+from rnnkern._backend.numpy.steps import NumpyBackend
+from rnnkern._recurrences.semantics import default_math
 from rnnkern.cli import main
 
 # The NumPy backend: the reference the host builds of the kernels are compared with.
@@ -96,7 +97,7 @@ def test_nvrtc_missing_says_how_to_install(monkeypatch):
 
 
 def test_cli_arch_implies_compile_kernels(monkeypatch, capsys):
-    from rnnkern import _cli_info
+    from rnnkern._cli import info as _cli_info
 
     calls = []
     monkeypatch.setattr(_cli_info, "compile_kernels", lambda archs: calls.append(archs) or 0)
@@ -153,7 +154,7 @@ def test_sources_found_in_wheel_layout(tmp_path):
     package = tmp_path / "site" / "rnnkern"
     shutil.copytree(Path(rnnkern.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(_kernels.kernel_dir(), package / "kernels")
-    code = "from rnnkern import _kernels; print(_kernels.kernel_dir())"
+    code = "from rnnkern._backend.cupy import kernels; print(kernels.kernel_dir())"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(tmp_path / "site")}, check=True).stdout.strip()
     assert out == str(package / "kernels")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkern import _kernels, _nvrtc
+from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed: its generated kernel code cannot be checked")
 

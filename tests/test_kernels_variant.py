@@ -17,8 +17,8 @@ import pytest
 import kernel_cases
 import kernel_host
 import rnnkern
-from rnnkern import _kernels, _nvrtc
-from rnnkern._backend._numpy import NumpyBackend
+from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
+from rnnkern._backend.numpy.steps import NumpyBackend
 from backend_swap import on_backend, run_everything
 
 # Layers whose variants cover every activation (in f, g and h), the clip, input_forget and peepholes.
@@ -56,7 +56,7 @@ def test_the_variants_cover_every_activation_and_option():
     variants = MATHS
     assert not any(m.is_default or m.saves_activations for m in variants)
     used = {(slot, act.name) for v in variants for slot, act in enumerate(v.acts)}
-    assert {name for _, name in used} == set(rnnkern._activations.NAMES)
+    assert {name for _, name in used} == set(rnnkern._recurrences.activations.NAMES)
     assert any(v.clip for v in variants) and any(v.input_forget for v in variants)
     assert any(v.peephole for v in variants)
     assert len({_kernels.kernel_name(n, "float32") for n in NAMES}) == len(NAMES)

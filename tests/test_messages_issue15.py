@@ -55,7 +55,8 @@ def test_no_message_suggests_an_extra_the_readme_does_not_recommend():
 
 
 def test_info_and_the_gpu_backend_name_the_cuda_extras_without_cupy(monkeypatch):
-    from rnnkern import _backend, _cli_info
+    from rnnkern import _backend
+    from rnnkern._cli import info as _cli_info
 
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
     [line] = _cli_info._cupy_lines()

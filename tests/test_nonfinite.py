@@ -11,10 +11,10 @@ import pytest
 import kernel_host
 import rnnkern
 from backend_swap import on_backend, parts
-from rnnkern import _kernels
-from rnnkern._activations import Act
-from rnnkern._backend._numpy import NumpyBackend
-from rnnkern._semantics import CellMath, default_math
+from rnnkern._backend.cupy import kernels as _kernels
+from rnnkern._recurrences.activations import Act
+from rnnkern._backend.numpy.steps import NumpyBackend
+from rnnkern._recurrences.semantics import CellMath, default_math
 
 CPU_BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
@@ -26,7 +26,7 @@ RELU_PRE = CellMath("GRU", (Act("Sigmoid"), Act("Relu")))  # not the default: ba
 def cpu_backend(name):
     if name == "numpy":
         return NumpyBackend()
-    from rnnkern._backend._numba import NumbaBackend
+    from rnnkern._backend.numba.backend import NumbaBackend
     return NumbaBackend()
 
 

@@ -16,7 +16,7 @@ import reference
 from conftest import assert_close
 from finite_diff import central_differences, random_positions
 from rnnkern._backend import cpu_backend, cpu_kernels_description, get_backend, numba_unavailable_reason
-from rnnkern._semantics import default_math
+from rnnkern._recurrences.semantics import default_math
 
 NO_NUMBA = numba_unavailable_reason()
 requires_numba = pytest.mark.skipif(NO_NUMBA is not None, reason=f"numba: {NO_NUMBA}")
@@ -35,7 +35,7 @@ def backend(request):
 def _activations():
     from numba import njit
 
-    from rnnkern._backend import _numba_math as m
+    from rnnkern._backend.numba import scalar as m
 
     @njit(**m.JIT)
     def apply(x, t32, s32, e32):
@@ -163,17 +163,17 @@ def test_each_compiled_step_matches_the_numpy_step_in_float64(m, dtype, strided)
 @requires_numba
 def test_the_default_options_module_is_the_generators_output():
     """_numba_options.py (the defaults compiled into _numba_steps) is what the one activation table
-    generates for the defaults: rewrite it with python -m rnnkern._backend._numba_specialise."""
+    generates for the defaults: rewrite it with python -m rnnkern._backend.numba.specialise."""
     from pathlib import Path
 
-    from rnnkern._backend import _numba_options, _numba_specialise
+    from rnnkern._backend.numba import options as _numba_options, specialise as _numba_specialise
 
     assert Path(_numba_options.__file__).read_text() == _numba_specialise.default_options_source()
 
 
 @requires_numba
 def test_maths_share_modules_and_the_defaults_are_the_template():
-    from rnnkern._backend import _numba_specialise, _numba_steps
+    from rnnkern._backend.numba import specialise as _numba_specialise, steps as _numba_steps
 
     for kind in ("RNN", "LSTM", "GRU"):
         assert _numba_specialise.steps(default_math(kind)) is _numba_steps
@@ -346,7 +346,7 @@ def test_long_sequence_memory_is_bounded_by_the_output_not_the_projection(kind, 
 def test_chunked_projection_matches_one_projection(monkeypatch, batch_first, lengths):
     """Chunks of a few steps (and a last, shorter chunk) give the layer's result (up to the GEMM's
     rounding, which depends on its row count), in both directions, with and without lengths."""
-    from rnnkern import _sequence
+    from rnnkern._recurrences import sequence as _sequence
 
     layer = rnnkern.GRU(5, 7, 2, batch_first=batch_first, bidirectional=True, seed=4)
     shape = (3, 701, 5) if batch_first else (701, 3, 5)
@@ -370,8 +370,8 @@ LOOP_OPTIONS = OPTIONS + [("LSTM", {"clip": 1e30}), ("LSTM", {"clip": 0.5, "peep
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch, batch_first", [(1, False), (4, True)])
 def test_compiled_time_loop_equals_the_python_loop(monkeypatch, kind, options, dtype, batch, batch_first):
-    from rnnkern._backend import _numba, _numba_blas
-    from rnnkern import _sequence
+    from rnnkern._backend.numba import backend as _numba, blas as _numba_blas
+    from rnnkern._recurrences import sequence as _sequence
 
     if not _numba_blas.AVAILABLE:
         pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled loop here")

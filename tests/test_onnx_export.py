@@ -13,7 +13,8 @@ import onnx_reference as ref
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
-from rnnkern import _activations, _convert, _onnx  # noqa: E402
+from rnnkern._recurrences import activations as _activations
+from rnnkern._interop import convert as _convert, onnx_import as _onnx  # noqa: E402
 
 REFERENCE_LAYERS = os.environ.get("RNNKERN_TEST_REFERENCE_LAYERS") == "1"
 TODAY = {"num_layers", "bias", "batch_first", "bidirectional", "nonlinearity", "linear_before_reset"}

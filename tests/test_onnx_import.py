@@ -15,7 +15,7 @@ import onnx_reference as ref
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
-from rnnkern import _convert, _onnx  # noqa: E402  (needs onnx at call time only; imported after the skip)
+from rnnkern._interop import convert as _convert, onnx_import as _onnx  # noqa: E402  (needs onnx at call time only; imported after the skip)
 
 REFERENCE_LAYERS = os.environ.get("RNNKERN_TEST_REFERENCE_LAYERS") == "1"
 CONFORMANCE = ref.load_rnn_conformance_cases()

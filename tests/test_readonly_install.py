@@ -49,7 +49,8 @@ for folder in (os.path.join(target, "rnnkern", "_backend"), home):
         continue
     sys.exit(f"this user can write in {folder}: the run would not be a read-only install")
 import rnnkern
-from rnnkern._backend import cpu_kernels_description, get_backend, _numba_math
+from rnnkern._backend import cpu_kernels_description, get_backend
+from rnnkern._backend.numba import scalar as _numba_math
 assert rnnkern.__file__.startswith(target), f"imported {rnnkern.__file__}, not the install in {target}"
 x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype("float32")
 y, (h, c) = rnnkern.LSTM(3, 4, seed=0)(x)

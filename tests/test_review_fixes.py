@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import rnnkern
-from rnnkern import _keras
-from rnnkern._semantics import default_math
+from rnnkern._interop import keras as _keras
+from rnnkern._recurrences.semantics import default_math
 
 
 def _keras_gru_config(go_backwards, recurrent_activation):

@@ -8,7 +8,7 @@ import pytest
 import rnnkern
 import semantics_reference as ref
 from conftest import assert_close, to_numpy
-from rnnkern._semantics import default_math
+from rnnkern._recurrences.semantics import default_math
 
 ACTS = ["Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "Elu",
         "Softsign", "Softplus", "Affine"]
@@ -178,7 +178,7 @@ def test_reverse_is_the_reverse_half_of_a_bidirectional_layer(kind, device, dtyp
 
 
 def test_defaults_run_the_default_recurrences():
-    from rnnkern._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+    from rnnkern._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
     for layer, cls in [(rnnkern.RNN(2, 3, activations=["Relu"]), RNNRecurrence),
                        (rnnkern.LSTM(2, 3, bidirectional=True, activations=["sigmoid", "TANH", "tanh"]),
                         LSTMRecurrence),

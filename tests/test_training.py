@@ -170,7 +170,7 @@ def test_training_updates_layer_in_place_and_lowers_the_loss():
 
 
 def test_gradflow_shows_the_rnn_vanishing_where_the_lstm_does_not():
-    from rnnkern._cli_gradflow import gradient_norms
+    from rnnkern._cli.gradflow import gradient_norms
 
     rnn = gradient_norms("RNN", 60, 16, 16, 4)
     lstm = gradient_norms("LSTM", 60, 16, 16, 4)

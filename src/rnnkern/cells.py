@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Tuple, Union
 
-from . import _params
-from ._module import Array, ParamModule
-from ._ieee import nan_from_inf_expected
-from ._layer_options import CellOptions
-from ._semantics import OPTION_NAMES, uniform_nonlinearity
-from ._torch_interop import TorchMixin
-from ._training import TrainableCell
+from ._nn import params as _params
+from ._nn.module import Array, ParamModule
+from ._recurrences.ieee import nan_from_inf_expected
+from ._nn.layer_options import CellOptions
+from ._recurrences.semantics import OPTION_NAMES, uniform_nonlinearity
+from ._interop.torch import TorchMixin
+from ._nn.training import TrainableCell
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 

@@ -15,9 +15,9 @@ DESCRIPTION = ("rnnkern: RNN, LSTM and GRU kernels on NumPy (CPU) and CuPy (GPU)
 
 # subcommand -> module defining add_arguments(parser) and run(args) -> exit status
 COMMANDS = {
-    "bench": ("rnnkern._cli_bench", "time the cells and layers against baselines and the BLAS bound"),
-    "info": ("rnnkern._cli_info", "versions, the GPU, and (--compile-kernels) an NVRTC build of every kernel"),
-    "gradflow": ("rnnkern._cli_gradflow", "how the gradient of the last step's loss flows back through time"),
+    "bench": ("rnnkern._cli.bench", "time the cells and layers against baselines and the BLAS bound"),
+    "info": ("rnnkern._cli.info", "versions, the GPU, and (--compile-kernels) an NVRTC build of every kernel"),
+    "gradflow": ("rnnkern._cli.gradflow", "how the gradient of the last step's loss flows back through time"),
 }
 
 

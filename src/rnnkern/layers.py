@@ -4,18 +4,18 @@ import re
 
 import numpy as np
 
-from . import _params
+from ._nn import params as _params
 from ._backend import to_host
-from ._dropout import check_dropout, dropout_generator
-from ._interop import InteropMixin
-from ._layer_docs import LAYER_ARGS as _LAYER_ARGS
-from ._layer_options import LayerOptions
-from ._module import ParamModule
-from ._projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
-from ._sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
-from ._semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
-from ._torch_interop import TorchMixin
-from ._training import TrainableLayer
+from ._recurrences.dropout import check_dropout, dropout_generator
+from ._interop.methods import InteropMixin
+from ._nn.layer_docs import LAYER_ARGS as _LAYER_ARGS
+from ._nn.layer_options import LayerOptions
+from ._nn.module import ParamModule
+from ._recurrences.projection import ProjectedLSTMRecurrence, check_proj_size, projected_sizes
+from ._recurrences.sequence import project_inputs, run_direction, run_direction_packed, sort_plan, take
+from ._recurrences.semantics import LSTM_OPTION_NAMES, OPTION_NAMES, uniform_nonlinearity
+from ._interop.torch import TorchMixin
+from ._nn.training import TrainableLayer
 from ._validate import check_bool, check_choice, check_shape, check_size
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")

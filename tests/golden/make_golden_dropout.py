@@ -5,7 +5,7 @@ the tests do not.
 
 torch draws its dropout masks from its own RNG, which rnnkern cannot reproduce, so two kinds of case:
 
-``masked`` (0 < p < 1): the masks are drawn here by rnnkern's documented rule (rnnkern/_dropout.py:
+``masked`` (0 < p < 1): the masks are drawn here by rnnkern's documented rule (rnnkern/_recurrences/dropout.py:
 ``rng = np.random.default_rng(seed)``, then per dropped layer output in turn
 ``rng.random((T, B, D * H_out)) >= p``, time-major, the batch in the caller's order, scaled by
 1 / (1 - p)) and torch runs the stack layer by layer: layer k is a one-layer torch.nn module holding
@@ -110,7 +110,7 @@ def make_case(index, name, kind, module_name, options, dtype, L, bidirectional, 
     seed = SEED + 1000 + index
     masks = None
     if kind == "masked":
-        mask_rng = np.random.default_rng(seed)  # rnnkern's rule, rnnkern/_dropout.py
+        mask_rng = np.random.default_rng(seed)  # rnnkern's rule, rnnkern/_recurrences/dropout.py
         masks = np.stack([(mask_rng.random((T, Bx, D * H_out)) >= p) / (1 - p) for _ in range(L - 1)])
         ones = np.ones_like(masks)
         full.eval()

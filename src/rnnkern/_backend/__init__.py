@@ -27,8 +27,8 @@ import numpy as np
 
 from .._errors import DeviceUnavailableError
 from .._validate import resolve_dtype
-from ._host import detached, device_of, to_host  # noqa: F401 (re-exported)
-from ._numpy import NumpyBackend
+from .host import detached, device_of, to_host  # noqa: F401 (re-exported)
+from .numpy.steps import NumpyBackend
 
 DEVICES = ("cpu", "gpu", "auto")
 # the README's extras, one per CUDA major version (the old 'gpu' extra is CUDA 12's, kept for existing installs)
@@ -56,7 +56,7 @@ def _find_cupy():
 @functools.lru_cache(maxsize=None)
 def _cupy_backend(cupy):
     """The backend on ``cupy``, made once per module (so every "gpu" is the same object)."""
-    from ._cupy import CupyBackend
+    from .cupy.backend import CupyBackend
 
     return CupyBackend(cupy)
 
@@ -109,7 +109,7 @@ def _cpu_backend(kernels):
     if reason is not None:
         raise DeviceUnavailableError(f"RNNKERN_CPU_KERNELS=numba, but {reason}; "
                                      "install it with: pip install 'rnnkern[fast]'")
-    from ._numba import NumbaBackend
+    from .numba.backend import NumbaBackend
 
     return NumbaBackend()
 
@@ -141,8 +141,8 @@ def cpu_kernels_description():
     """What runs the CPU's step math, for ``rnnkern info`` and the benchmark header."""
     cpu = cpu_backend()
     if cpu._kernels.startswith("numba"):
-        from . import _numba, _numba_blas
-        from ._numba_math import COMPILE_CACHE
+        from .numba import backend as _numba, blas as _numba_blas
+        from .numba.scalar import COMPILE_CACHE
 
         loop = (f"compiled time loop up to batch {_numba.LOOP_MAX_BATCH}" if _numba_blas.AVAILABLE
                 else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from .._semantics import default_math
+from .._recurrences.semantics import default_math
 
 # (B, H) blocks each step kernel reads and writes: inputs, outputs.
 STEP_BLOCKS = {

@@ -1,7 +1,7 @@
 """The CPU backend with numba: NumpyBackend's arrays and GEMMs, each step's gate math one compiled kernel.
 
 The step API is the backends' (``rnn_step(m, ...)`` and the rest, ``m`` a CellMath; see _numpy.py);
-the kernels and time loops are ``_numba_steps``, compiled for each CellMath by ``_numba_specialise``
+the kernels and time loops are ``steps``, compiled for each CellMath by ``specialise``
 (the defaults are that module itself). Only the inference steps differ from NumPy's in what they
 leave behind: the NumPy steps leave the activations in ``gh``, these leave ``gh`` as it was (only the
 training steps, ``train=True`` or a ``ghn_out``, write the gates).
@@ -12,13 +12,13 @@ import functools
 import numba
 import numpy as np
 
-from .._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from . import _numba_blas
-from ._numba_math import apart
-from ._numba_specialise import steps
-from ._numpy import NumpyBackend
+from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from . import blas
+from .scalar import apart
+from .specialise import steps
+from ..numpy.steps import NumpyBackend
 
-# Batches up to this size run the compiled time loop (_numba_steps.*_loop); larger ones the Python
+# Batches up to this size run the compiled time loop (steps.*_loop); larger ones the Python
 # loop, whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
 
@@ -49,7 +49,7 @@ class NumbaBackend(NumpyBackend):
         w_t, dtype = w_hh.T, out.dtype
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is
         # copied: B*H values, against a silently wrong product (issue 15).
-        h0 = h0 if _numba_blas.describable(h0) else np.ascontiguousarray(h0)
+        h0 = h0 if blas.describable(h0) else np.ascontiguousarray(h0)
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
             bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
         else:
@@ -80,10 +80,10 @@ class NumbaBackend(NumpyBackend):
         (a projection, say, changes the shapes checked here), the input projected in chunks
         (_sequence.InputProjection), W_hh^T and every output step a row-major matrix BLAS can take
         (the initial state is copied when it is not, see time_loop). Every CellMath is covered."""
-        return (_numba_blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
+        return (blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
                 and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
-                and _numba_blas.describable(w_hh.T) and _numba_blas.describable(out[0])
+                and blas.describable(w_hh.T) and blas.describable(out[0])
                 and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == out.itemsize))
 
     # --- forward ----------------------------------------------------------------------------

@@ -22,8 +22,8 @@ import math
 import numbers
 from typing import NamedTuple, Optional
 
-from . import _activations
-from ._validate import check_bool
+from . import activations as _activations
+from .._validate import check_bool
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
 DEFAULT_ACTIVATIONS = {"RNN": ("Tanh",), "LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh")}

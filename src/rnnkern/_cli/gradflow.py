@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from . import cells
-from ._backend import get_backend
+from .. import cells
+from .._backend import get_backend
 
 KINDS = {"RNN": cells.RNNCell, "LSTM": cells.LSTMCell, "GRU": cells.GRUCell}
 

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from ._backend import GPU_EXTRAS
+from .._backend import GPU_EXTRAS
 
 DEFAULT_ARCHS = ("sm_80", "sm_90")
 
@@ -52,7 +52,7 @@ def _cupy_lines():
 
 
 def _gpu_lines():
-    from ._backend import gpu_unavailable_reason
+    from .._backend import gpu_unavailable_reason
 
     reason = gpu_unavailable_reason()
     if reason is not None:
@@ -70,7 +70,7 @@ def _gpu_lines():
 
 
 def _nvrtc_line():
-    from . import _nvrtc
+    from .._backend.cupy import nvrtc as _nvrtc
 
     majors = _nvrtc.available_majors()
     if not majors:
@@ -82,7 +82,7 @@ def _nvrtc_line():
 def compile_kernels(archs, out=print, majors=None):
     """Compile every kernel x dtype x arch with the NVRTC of each CUDA major in ``majors`` (default:
     every one found), one line each; the number of failures."""
-    from . import _kernels, _nvrtc
+    from .._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
 
     majors = _nvrtc.available_majors() if majors is None else majors
     if not majors:
@@ -106,10 +106,10 @@ def compile_kernels(archs, out=print, majors=None):
 
 
 def run(args):
-    from . import __version__
-    from ._nvrtc import NvrtcUnavailableError
+    from .. import __version__
+    from .._backend.cupy.nvrtc import NvrtcUnavailableError
 
-    from ._backend import cpu_kernels_description
+    from .._backend import cpu_kernels_description
 
     head = [_line("rnnkern", __version__), _line("Python", platform.python_version()), _line("NumPy", np.__version__),
             _line("CPU steps", cpu_kernels_description())]

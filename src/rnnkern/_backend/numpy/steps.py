@@ -15,8 +15,8 @@ import functools
 
 import numpy as np
 
-from ._host import to_host
-from ._numpy_grad import NumpyGradSteps, blocks, clipped
+from ..host import to_host
+from .grad import NumpyGradSteps, blocks, clipped
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),

@@ -1,6 +1,6 @@
 """The GPU backend: CuPy arrays, cuBLAS GEMMs (``xp.matmul``) and one fused CUDA kernel per step phase.
 
-The kernels' math lives in ``kernels/*.cuh``, one template per cell; ``rnnkern._kernels`` instantiates
+The kernels' math lives in ``kernels/*.cuh``, one template per cell; ``rnnkern._backend.cupy.kernels`` instantiates
 it per CellMath (``m``: the defaults, or ONNX's options) and turns its table into
 ``cupy.ElementwiseKernel`` arguments. Gate blocks are passed as strided column views
 (as Chainer's LSTM does), so a kernel body is pure arithmetic and no gate is copied.
@@ -9,8 +9,8 @@ Semantics and argument conventions are those of ``NumpyBackend`` (see its docstr
 
 import numpy as np
 
-from .. import _kernels
-from ._host import detached, device_of, to_host
+from . import kernels as _kernels
+from ..host import detached, device_of, to_host
 
 
 _SLICES = {}  # (count, hidden) -> the column slices of the gate blocks, made once per size

@@ -9,11 +9,11 @@ import os
 import sys
 import time
 
-from ._bench import CELLS, CONFIGS, CONTENDERS, DEFAULT_CONTENDERS, BenchConfig, build_contenders
-from ._bench import machine as _machine
-from ._bench import report as _report
-from ._bench import timing as _timing
-from ._bench import torch_contenders as _torch_contenders
+from .._bench import CELLS, CONFIGS, CONTENDERS, DEFAULT_CONTENDERS, BenchConfig, build_contenders
+from .._bench import machine as _machine
+from .._bench import report as _report
+from .._bench import timing as _timing
+from .._bench import torch_contenders as _torch_contenders
 
 SIZE_OPTIONS = ("seq_len", "batch", "input_size", "hidden_size", "num_layers")
 
@@ -79,8 +79,8 @@ def _error(message):
 
 def _resolve_device(device):
     """(backend name "cpu"/"gpu", None) or (None, error message)."""
-    from ._backend import get_backend
-    from ._errors import DeviceUnavailableError
+    from .._backend import get_backend
+    from .._errors import DeviceUnavailableError
 
     try:
         return get_backend(device).name, None
@@ -96,7 +96,7 @@ def run(args):
     device, problem = _resolve_device(args.device)
     if problem:
         return _error(problem)
-    from ._backend import get_backend
+    from .._backend import get_backend
 
     supported = get_backend(device).dtypes
     if args.dtype not in supported:

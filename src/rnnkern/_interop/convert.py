@@ -5,8 +5,9 @@ import dataclasses
 
 import numpy as np
 
-from . import _activations, _params
-from ._semantics import DEFAULT_ACTIVATIONS  # noqa: F401 (the importers take it from here)
+from .._recurrences import activations as _activations
+from .._nn import params as _params
+from .._recurrences.semantics import DEFAULT_ACTIVATIONS  # noqa: F401 (the importers take it from here)
 
 
 def canonical_activation(name, where):

@@ -3,7 +3,7 @@ math, written once, with the CellMath's options as compile-time constants.
 
 The options (activations, clip, input_forget, peephole, what training saves) come from the one import
 block between ``# <options>`` and ``# </options>``. As it stands, this module imports the defaults
-(``_numba_options``), so it IS the default kernels; for any other CellMath, ``_numba_specialise``
+(``options``), so it IS the default kernels; for any other CellMath, ``specialise``
 compiles a copy of this text whose block defines that CellMath's options instead. numba folds a
 branch on a module constant, so the defaults run the default math with nothing of the options in
 it, and the options run with no per-element branch on an activation.
@@ -21,15 +21,15 @@ helpers are ``inline='always'``: called as functions returning tuples, they kept
 vectorising too. Outputs may alias inputs element for element (``c_out`` and ``c_prev``, ``h_out``
 and ``h_prev``), as in the GPU kernels. numba compiles each for the dtype (float32 or float64) and
 memory layout it is called with, and caches the machine code on disk where it finds a writable
-folder (``_numba_math.COMPILE_CACHE``; otherwise each process compiles in memory).
+folder (``scalar.COMPILE_CACHE``; otherwise each process compiles in memory).
 """
 
 from numba import njit
 
-from ._numba_blas import matmul_into
+from .blas import matmul_into
 
 # <options>
-from ._numba_options import (CLIPPED, DF, DG, DHC, DRNN_F, F, F_BACK, G, G_BACK, HC, INPUT_FORGET,  # noqa: F401
+from .options import (CLIPPED, DF, DG, DHC, DRNN_F, F, F_BACK, G, G_BACK, HC, INPUT_FORGET,  # noqa: F401
                              JIT, LIM, ONE, PEEPHOLE, RNN_F, RNN_F_BACK, SAVES_ACTIVATIONS, ZERO, like)
 # </options>
 
@@ -332,7 +332,7 @@ def gru_backward_reset(r, h_prev, d_rh, dgx, dh_direct):
 
 
 # --- whole time loops ---------------------------------------------------------------------------
-# Per step the recurrent GEMM (NumPy's BLAS, see _numba_blas) and this module's step kernel, with no
+# Per step the recurrent GEMM (NumPy's BLAS, see blas) and this module's step kernel, with no
 # Python in between: at batch 1 the Python per step (a dozen calls, each checking its arguments) costs
 # as much as the step's GEMV; at large batch it is noise. A loop runs the steps of one chunk of the
 # input projection (gx, (steps, B, G*H)) in order, reading h_prev and writing h into ``out``

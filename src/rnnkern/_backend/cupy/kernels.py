@@ -148,7 +148,7 @@ def kernel_for(op, math):
 
 
 def _default_maths():
-    from ._semantics import default_math
+    from ..._recurrences.semantics import default_math
     return (default_math("RNN", "tanh"), default_math("RNN", "relu"), default_math("LSTM"), default_math("GRU"))
 
 
@@ -165,10 +165,10 @@ DTYPES = tuple(COMPUTE_TYPE)
 
 
 def _candidate_dirs():
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[2]  # rnnkern/, from rnnkern/_backend/cupy/kernels.py
     # An installed wheel carries kernels/ inside the package (pyproject's force-include);
-    # a source checkout or an editable install has it at the repository root (src/rnnkern/..).
-    return [here / "kernels", here.parent.parent / "kernels"]
+    # a source checkout or an editable install has it at the repository root (src/rnnkern/../..).
+    return [package / "kernels", package.parent.parent / "kernels"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,10 +13,10 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from ._bptt import Weights, backward_direction, forward_train_direction
-from ._dropout import draw_mask, resolve_generator
-from ._sequence import sort_plan, take
-from ._validate import check_shape
+from .._recurrences.bptt import Weights, backward_direction, forward_train_direction
+from .._recurrences.dropout import draw_mask, resolve_generator
+from .._recurrences.sequence import sort_plan, take
+from .._validate import check_shape
 
 
 class Tape:
@@ -54,7 +54,7 @@ class TrainableLayer:
         With ``dropout`` > 0, each layer's output but the last's is dropped before the next layer
         reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
         None: the layer's own generator, seeded from the constructor's ``seed``); backward uses the
-        same masks. See rnnkern._dropout for the exact draws.
+        same masks. See rnnkern._recurrences.dropout for the exact draws.
 
         Memory: the tape keeps every layer's input and output and the gate activations of every
         step (see this module's docstring)."""

@@ -1,8 +1,9 @@
 """The layers' side of ONNX's options (see _semantics.py): attributes, per-direction recurrences,
 the reverse-only direction, peephole parameters and ``initial_state``. Mixed into _Layer."""
 
-from . import _params, _semantics
-from ._recurrence import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from . import params as _params
+from .._recurrences import semantics as _semantics
+from .._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 
 
 class LayerOptions:

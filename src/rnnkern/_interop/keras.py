@@ -13,7 +13,7 @@ layer's outputs at inference and are not carried over.
 
 import numpy as np
 
-from ._convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, stack_specs
+from .convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, stack_specs
 
 KERAS_CLASSES = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
 _TO_RNNKERN_ORDER = {"LSTM": [0, 1, 2, 3], "GRU": [1, 0, 2], "RNN": [0]}

@@ -12,9 +12,9 @@ the direction's ``Weights``; each step's backward gets one ``StepGrad`` (_recurr
 
 from typing import Any, NamedTuple, Optional
 
-from ._ieee import nan_from_inf_expected
-from ._recurrence import StepGrad
-from ._sequence import project_inputs
+from .ieee import nan_from_inf_expected
+from .cells import StepGrad
+from .sequence import project_inputs
 
 
 class Weights(NamedTuple):

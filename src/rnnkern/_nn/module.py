@@ -9,9 +9,9 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from . import _params
-from ._backend import device_of, get_backend
-from ._validate import check_bool, check_float_array, check_seed, check_shape, native_byte_order, resolve_dtype
+from . import params as _params
+from .._backend import device_of, get_backend
+from .._validate import check_bool, check_float_array, check_seed, check_shape, native_byte_order, resolve_dtype
 
 Array = Any  # numpy.ndarray on the CPU, cupy.ndarray on the GPU
 

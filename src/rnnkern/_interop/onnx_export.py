@@ -13,9 +13,9 @@ import warnings
 
 import numpy as np
 
-from ._backend import to_host
-from ._convert import DEFAULT_ACTIVATIONS
-from ._onnx import GATES, TO_ONNX_ORDER, import_onnx
+from .._backend import to_host
+from .convert import DEFAULT_ACTIVATIONS
+from .onnx_import import GATES, TO_ONNX_ORDER, import_onnx
 
 DEFAULT_OPSET = 14  # RNN/GRU/LSTM-14 (layout attribute), Reshape-14; every ONNX Runtime since 1.8 runs it
 

@@ -13,7 +13,7 @@ per forward (or backward) call, so that it always sees the current weights.
 
 import numbers
 
-from ._recurrence import _Recurrence
+from .cells import _Recurrence
 
 
 class ProjectedLSTMRecurrence(_Recurrence):

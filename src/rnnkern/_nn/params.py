@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from ._backend import to_host
-from ._validate import native_byte_order
+from .._backend import to_host
+from .._validate import native_byte_order
 
 
 def param_shapes(gates, input_size, hidden_size, bias, suffix=""):

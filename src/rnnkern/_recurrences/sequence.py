@@ -10,7 +10,7 @@ no per-sequence Python work.
 
 import numpy as np
 
-from ._ieee import nan_from_inf_expected
+from .ieee import nan_from_inf_expected
 
 
 # Rows (time steps x batch) of one chunk of the input projection: large enough that the GEMM runs at

@@ -28,7 +28,7 @@ class InteropMixin:
         ``layer.initial_state``. sequence_lens is a call argument: ``layer(x, lengths=...)``.
         Needs the ``onnx`` package (``pip install 'rnnkern[onnx]'``).
         """
-        from ._onnx import from_onnx
+        from .onnx_import import from_onnx
 
         return from_onnx(cls, model, node, device, dtype, batch_first)
 
@@ -40,7 +40,7 @@ class InteropMixin:
         ``output``, ``h_n`` (and ``c_n``), shaped as the layer's. ``opset`` defaults to 14.
         Returns the ``onnx.ModelProto``.
         """
-        from ._onnx_export import layer_to_onnx
+        from .onnx_export import layer_to_onnx
 
         return layer_to_onnx(self, path, opset, state_inputs, lengths_input)
 
@@ -51,6 +51,6 @@ class InteropMixin:
         ``get_config()`` dict (or a list of them) with ``weights`` its ``get_weights()``.
         Keras itself is needed only for layer objects, never to import from configs.
         """
-        from ._keras import from_keras
+        from .keras import from_keras
 
         return from_keras(cls, layer, weights, device, dtype)

@@ -10,7 +10,7 @@ import pathlib
 
 import numpy as np
 
-from ._convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, canonical_activation, stack_specs
+from .convert import DEFAULT_ACTIVATIONS, LayerSpec, build_layer, canonical_activation, stack_specs
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 # For each of rnnkern's gate blocks, the ONNX block it comes from (and the inverse, for the export).

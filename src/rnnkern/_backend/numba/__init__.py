@@ -1,0 +1,9 @@
+"""The CPU backend with numba (``rnnkern[fast]``): NumPy's arrays and GEMMs, each step one compiled kernel.
+
+- ``backend``: ``NumbaBackend``, the step API over the kernels, and the compiled time loop's entry;
+- ``steps``: the one source of every cell's kernels and time loops, options as compile-time constants;
+- ``options``: the default options compiled into ``steps`` (generated);
+- ``specialise``: ``steps`` for any other CellMath, generated and cached on disk;
+- ``scalar``: vectorisable float32 exp/tanh/sigmoid and the compile-cache decision;
+- ``blas``: NumPy's own OpenBLAS called from compiled code, with leading dimensions checked.
+"""

@@ -1,0 +1,1 @@
+"""The ``rnnkern`` command's subcommands (``rnnkern.cli`` dispatches): ``bench``, ``info``, ``gradflow``."""
