@@ -113,7 +113,7 @@ def test_host_steps_match_numpy(host_backend, case, dtype):
 
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float64"])  # float32: every op, layout and CellMath in test_host_steps_match_numpy
 @pytest.mark.parametrize("case", range(len(LAYERS)))
 def test_host_kernels_match_numpy(host_backend, case, dtype):
     kind, options = LAYERS[case]

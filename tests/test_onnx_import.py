@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import onnx_reference as ref
+from test_semantics import cpu_steps
 import rnnkern
 
 onnx = pytest.importorskip("onnx")
@@ -23,10 +24,10 @@ CONFORMANCE = ref.load_rnn_conformance_cases()
 NEEDS_NEW_OPTIONS = {"test_simple_rnn_reverse", "test_lstm_reverse", "test_gru_reverse", "test_lstm_with_peepholes"}
 
 
-def import_layer(model, op, node=None, dtype="float64"):
+def import_layer(model, op, node=None, dtype="float64", device="cpu"):
     if REFERENCE_LAYERS:
         return ref.ReferenceLayer(_onnx.model_spec(model, op, node))
-    return getattr(rnnkern, op).from_onnx(model, node, dtype=dtype)
+    return getattr(rnnkern, op).from_onnx(model, node, dtype=dtype, device=device)
 
 
 def run(layer, x, lengths=None, state=None):
@@ -208,7 +209,9 @@ def test_random_attribute_combinations_match_onnx_runtime(seed):
     model = ref.make_model(op, dict(hidden_size=3, **attrs), arrays, initializers=constants)
     expected = ref.present_outputs(model.graph.node[0],
                                    ref.run_ort(model, {i.name: arrays[i.name] for i in model.graph.input}))
-    layer = import_layer(model, op, dtype="float64")
+    # ONNX's semantics are the point here: most seeds run the NumPy steps, a few numba's kernels (cpu_steps),
+    # which compile once per combination (test_numba_variant.py checks them against NumPy's).
+    layer = import_layer(model, op, dtype="float64", device=cpu_steps("cpu", seed))
     state = None
     if "initial_h" in runtime and "initial_h" in arrays:
         state = (arrays["initial_h"], arrays["initial_c"]) if op == "LSTM" else arrays["initial_h"]

@@ -15,9 +15,9 @@ ACTS = ["Sigmoid", "Tanh", "Relu", "HardSigmoid", "LeakyRelu", "ThresholdedRelu"
 PER = {"RNN": 1, "GRU": 2, "LSTM": 3}
 
 
-def cpu_steps(device, seed, every=8):
+def cpu_steps(device, seed, every=16):
     """The device to build on: on the CPU every ``every``-th configuration runs the default CPU backend
-    (numba's variant kernels, compiled per combination: seconds each), the others its NumPy steps
+    (numba's kernels, compiled once per combination of options: seconds each), the others its NumPy steps
     (cpu_backend("numpy")); test_numba_variant.py checks numba's against NumPy's for variants covering
     every activation and option."""
     if device != "cpu" or seed % every == 0:
