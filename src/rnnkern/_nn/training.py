@@ -9,7 +9,7 @@ linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
 (T*B*D*H_out) and the dropped output that the next layer read.
 """
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 
@@ -53,8 +53,8 @@ class TrainableLayer:
 
         With ``dropout`` > 0, each layer's output but the last's is dropped before the next layer
         reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
-        None: the layer's own generator, seeded from the constructor's ``seed``); backward uses the
-        same masks. See rnnkern._recurrences.dropout for the exact draws.
+        None: the layer's own generator, seeded from the constructor's ``seed``, whose state
+        :meth:`generator_state` checkpoints); backward uses the same masks. See rnnkern._recurrences.dropout for the exact draws.
 
         Memory: the tape keeps every layer's input and output and the gate activations of every
         step (see this module's docstring)."""
@@ -135,6 +135,31 @@ class TrainableLayer:
             dy = dx * tape.masks[layer - 1] if layer and tape.masks else dx
         dx_user, dh_user, dc_user = self._to_user(dy, dh0, dc0, tape.order, tape.batched)
         return dx_user, self._pack_state(dh_user, dc_user), {k: dparams[k] for k in self._params}
+
+    # --- checkpoints of the dropout generator ------------------------------------------------
+    def generator_state(self) -> Dict[str, Any]:
+        """The state of the layer's own dropout generator (what ``forward_train`` draws masks from
+        when ``generator=None``), as NumPy's ``bit_generator.state``: a dict of ints and strings
+        that pickles. It is not a parameter, so not in ``state_dict()``; save it beside it, and
+        :meth:`set_generator_state` on resume, for the masks to continue where they stopped."""
+        return self._dropout_generator.bit_generator.state
+
+    def set_generator_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`generator_state` returned (of this layer or another): the next
+        ``forward_train`` draws the masks the saved layer would have drawn next."""
+        where = f"{type(self).__name__}.set_generator_state"
+        kind = type(self._dropout_generator.bit_generator).__name__
+        if not isinstance(state, Mapping) or state.get("bit_generator") != kind:
+            got = f"bit_generator={state.get('bit_generator')!r}" if isinstance(state, Mapping) else type(state).__name__
+            raise TypeError(f"{where}: state must be what generator_state() returns (a dict with "
+                            f"bit_generator={kind!r}), got {got}")
+        bit_generator = self._dropout_generator.bit_generator
+        saved = bit_generator.state
+        try:
+            bit_generator.state = dict(state)
+        except (TypeError, ValueError, KeyError) as exc:
+            bit_generator.state = saved  # nothing half-written
+            raise ValueError(f"{where}: state is not a valid {kind} state ({type(exc).__name__}: {exc})") from None
 
     # --- helpers ---------------------------------------------------------------------------
     def _dropout_mask(self, rng, shape, order):
