@@ -108,7 +108,7 @@ def main(argv=None):
     if args.address:
         client, cluster = Client(args.address), None
     else:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(cluster)
     rng = np.random.default_rng(0)
     layer = rnnkern.GRU(4, args.hidden_size, num_layers=2, device=args.device, dtype="float64", seed=0)

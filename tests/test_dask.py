@@ -28,8 +28,8 @@ RTOL = 1e-12  # float64: the chunks' GEMMs round differently from the whole batc
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -186,6 +186,8 @@ def test_chunks_along_another_axis_say_how_to_rechunk(batch_first, chunks, fix):
      f"lengths must have shape ({B},)"),
     (lambda layer, x: (layer, da.from_array(x.astype("float32")), None, None), TypeError, "float32"),
     (lambda layer, x: (layer, da.from_array(x[..., :2]), None, None), ValueError, "input_size"),
+    (lambda layer, x: (layer, da.from_array(x[:0]), None, None), ValueError,
+     f"x must have at least one time step, got shape (0, {B}, {I})"),
     (lambda layer, x: (layer, da.from_array(x)[:, da.from_array(x[0, :, 0]) > 0], None, None), ValueError, "compute_chunk_sizes"),
 ])
 def test_bad_arguments_fail_when_the_graph_is_built(make, error, words):

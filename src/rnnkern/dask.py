@@ -72,6 +72,8 @@ def forward(layer, x, state=None, lengths=None):
     batched = x.ndim == 3
     batch_axis = (0 if layer.batch_first else 1) if batched else None
     _check_chunks(x, batch_axis)
+    if x.shape[1 if batch_axis == 0 else 0] == 0:
+        raise ValueError(f"{_WHERE}: x must have at least one time step, got shape {x.shape}")
     if state is None:
         state = getattr(layer, "initial_state", None)
     pair = isinstance(state, (tuple, list))
