@@ -5,17 +5,18 @@
 
 ``forward``: ``rnnkern.dask.forward`` of an LSTM (float32) on a Dask array held by the workers
 (generated and persisted there before timing; 4 chunks along the batch, 2 per worker of the larger
-cluster), computing the last step's
-output and h_n (small results: the workers do the work, the driver gathers B*H numbers), on two
-LocalClusters alive side by side, 1 worker process and 2 (one thread each; distributed sets their
-BLAS to one thread), and, for context, the layer on the whole in-memory batch in this process
-(NumPy's BLAS with its default threads). Each round runs every contender once, in an order
-rotated each round; prints medians and the median of the per-round ratios.
+cluster), computing the last step's output and h_n (small results: the workers do the work, the
+driver gathers B*H numbers), on two LocalClusters alive side by side, 1 worker process and 2 (one
+thread each; distributed sets their BLAS to one thread), and, for context, the layer on the whole
+in-memory batch in this process, with NumPy's BLAS on its default threads and on one.
 
 ``train``: one data-parallel step of examples/train_dask.py (GRU, 2 layers, float64, Adam) on the
-2-worker cluster with 2 shards, against the same step in this process on the whole batch, at a
-small, a middle and a large batch: the step time and what travels per step (weights to each
-worker, data, gradients back).
+2-worker cluster with 2 shards, against the same step in this process on the whole batch (BLAS on
+its default threads, and on one), at a small, a middle and a large batch: the step time and what
+travels per step (weights to each worker, data, gradients back).
+
+Each round runs every contender once, in an order rotated each round; printed: medians, and the
+median of the per-round ratios with their range.
 
 The load average (1 minute) is printed before and after each measurement: the machine is shared.
 """
@@ -45,16 +46,60 @@ def _clusters(sizes):
     return clients
 
 
+class Timed:
+    """A contender: ``fn``, run on ``client``'s cluster or in this process (client None)."""
+
+    def __init__(self, fn, client=None):
+        self.fn, self.client = fn, client
+        self.wall, self.driver_cpu, self.worker_cpu = [], [], []
+
+    def _cpu(self):
+        workers = self.client.run(time.process_time) if self.client is not None else {}
+        return time.process_time(), workers
+
+    def run(self):
+        """One timed call: wall clock; CPU seconds of this process (client, scheduler) and of the
+        busiest worker, which do not depend on what else runs on the machine as the wall clock does."""
+        time.sleep(0.1)  # BLAS threads of the previous contender stop spinning
+        driver, workers = self._cpu()
+        start = time.perf_counter()
+        self.fn()
+        self.wall.append(time.perf_counter() - start)
+        driver_after, workers_after = self._cpu()
+        self.driver_cpu.append(driver_after - driver)
+        self.worker_cpu.append(max([workers_after[w] - t for w, t in workers.items()], default=0.0))
+
+    def summary(self):
+        med = statistics.median
+        cpu = f", CPU {med(self.driver_cpu) * 1e3:.0f} ms here" + (
+            f" + {med(self.worker_cpu) * 1e3:.0f} ms busiest worker" if self.client is not None else "")
+        return f"{med(self.wall) * 1e3:.1f} ms{cpu}"
+
+
 def _rounds(contenders, rounds):
-    """{name: [seconds per round]}: every contender once per round, the order rotated each round."""
-    names, times = list(contenders), {name: [] for name in contenders}
+    """Every contender once per round, the order rotated each round (after one warm-up call each)."""
+    for contender in contenders.values():
+        contender.fn()  # warm-up: imports and numba's cache in the workers, BLAS threads
+    names = list(contenders)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            time.sleep(0.1)  # BLAS threads of the previous contender stop spinning
-            start = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
+            contenders[name].run()
+
+
+def _ratios(numerators, denominators):
+    """The median of per-round ratios, with their range: 'median (min-max)'."""
+    ratios = sorted(a / b for a, b in zip(numerators.wall, denominators.wall))
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
+def _one_thread(fn):
+    """``fn`` with this process's BLAS on one thread, as each worker's (distributed sets that)."""
+    from threadpoolctl import threadpool_limits
+
+    def limited():
+        with threadpool_limits(1):
+            return fn()
+    return limited
 
 
 def _load():
@@ -79,21 +124,23 @@ def forward(args):
 
         def on(client):
             on_workers = client.persist(x)  # the data lives on the workers before the clock starts
-            distributed.wait(on_workers)
+            with client.as_current():
+                distributed.wait(on_workers)
             y, (h_n, _) = rnnkern.dask.forward(layer, on_workers)
-            return lambda: client.compute([y[-1], h_n], sync=True)
+            return Timed(lambda: client.compute([y[-1], h_n], sync=True), client)
 
-        contenders = {"1 worker": on(clients[1]), "2 workers": on(clients[2]), "in-process": lambda: layer(local_x)}
-        for fn in contenders.values():
-            fn()  # warm-up: imports and numba's cache in the workers
+        contenders = {"1 worker": on(clients[1]), "2 workers": on(clients[2]),
+                      "in-process": Timed(lambda: layer(local_x)),
+                      "in-process 1 thread": Timed(_one_thread(lambda: layer(local_x)))}
         before = _load()
-        times = _rounds(contenders, args.rounds)
-        ratio = statistics.median(a / b for a, b in zip(times["1 worker"], times["2 workers"]))
-        ratio_local = statistics.median(a / b for a, b in zip(times["in-process"], times["2 workers"]))
-        medians = "  ".join(f"{name} {statistics.median(t) * 1e3:8.1f} ms" for name, t in times.items())
-        print(f"LSTM({args.input_size}, {args.hidden_size}) T={args.steps} B={batch} float32, 4 chunks: {medians}  "
-              f"speedup 2 vs 1 worker {ratio:.2f}x, 2 workers vs in-process {ratio_local:.2f}x  "
-              f"(load {before} -> {_load()}, {args.rounds} rounds)")
+        _rounds(contenders, args.rounds)
+        print(f"LSTM({args.input_size}, {args.hidden_size}) T={args.steps} B={batch} float32, 4 chunks "
+              f"(load {before} -> {_load()}, {args.rounds} rounds):")
+        for name, contender in contenders.items():
+            print(f"  {name:20s} {contender.summary()}")
+        print(f"  speedup of 2 workers: against 1 worker {_ratios(contenders['1 worker'], contenders['2 workers'])}, "
+              f"in-process {_ratios(contenders['in-process'], contenders['2 workers'])}, in-process 1 thread "
+              f"{_ratios(contenders['in-process 1 thread'], contenders['2 workers'])}")
     for client in clients.values():
         client.shutdown()
 
@@ -117,20 +164,22 @@ def train(args):
         opts = {name: rnnkern.optim.Adam(layer, lr=1e-3) for name, layer in layers.items()}
         data = example.regression_batch(rng, batch, steps, 4, hidden)
         contenders = {
-            "2 workers, 2 shards": lambda: example.distributed_step(client, layers["cluster"], opts["cluster"], data, 2),
-            "in-process": lambda: example.local_step(layers["local"], opts["local"], data),
+            "2 workers, 2 shards": Timed(lambda: example.distributed_step(client, layers["cluster"], opts["cluster"],
+                                                                          data, 2), client),
+            "in-process": Timed(lambda: example.local_step(layers["local"], opts["local"], data)),
+            "in-process 1 thread": Timed(_one_thread(lambda: example.local_step(layers["local"], opts["local"], data))),
         }
-        for fn in contenders.values():
-            fn()
         before = _load()
-        times = _rounds(contenders, args.rounds)
-        ratio = statistics.median(a / b for a, b in zip(times["in-process"], times["2 workers, 2 shards"]))
+        _rounds(contenders, args.rounds)
         weights = sum(v.nbytes for v in layers["local"].state_dict().values())
-        data_bytes = sum(a.nbytes for a in data)
-        medians = "  ".join(f"{name} {statistics.median(t) * 1e3:8.1f} ms" for name, t in times.items())
-        print(f"GRU(4, {hidden}, 2 layers) float64 B={batch} T={steps}: {medians}  speedup {ratio:.2f}x  "
-              f"per step: weights {weights / 1e3:.0f} kB to each worker, gradients {weights / 1e3:.0f} kB back per "
-              f"shard, data {data_bytes / 1e6:.2f} MB (load {before} -> {_load()}, {args.rounds} rounds)")
+        print(f"GRU(4, {hidden}, 2 layers) float64 B={batch} T={steps} (load {before} -> {_load()}, {args.rounds} "
+              f"rounds); per step: weights {weights / 1e3:.0f} kB to each worker, gradients {weights / 1e3:.0f} kB "
+              f"back per shard, data {sum(a.nbytes for a in data) / 1e6:.2f} MB:")
+        for name, contender in contenders.items():
+            print(f"  {name:20s} {contender.summary()}")
+        cluster = contenders["2 workers, 2 shards"]
+        print(f"  speedup of 2 workers: against in-process {_ratios(contenders['in-process'], cluster)}, "
+              f"in-process 1 thread {_ratios(contenders['in-process 1 thread'], cluster)}")
     client.shutdown()
 
 

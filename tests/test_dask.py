@@ -22,7 +22,8 @@ import dask  # noqa: E402
 
 import rnnkern.dask  # noqa: E402
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train_dask.py"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "train_dask.py"
 RTOL = 1e-12  # float64: the chunks' GEMMs round differently from the whole batch's, nothing more
 
 
@@ -228,3 +229,24 @@ def test_data_parallel_training_equals_one_process(client, example, optimizer):
     for key, value in whole.state_dict().items():
         assert not np.allclose(value, start[key])  # training moved every weight
         np.testing.assert_allclose(sharded.state_dict()[key], value, rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+def test_readme_scaling_out_example():
+    text = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", text[text.index("## Scaling out"):], re.S)[:1]
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["y"].shape == (50, 1000, 40) and namespace["y"].chunks[1] == (250,) * 4
+    assert namespace["last"].shape == (1000, 40) and namespace["h_n"].shape == (4, 1000, 20)
+    lstm, x, lengths = namespace["lstm"], namespace["x"].compute(), namespace["lengths"]
+    y_ref, (h_ref, _) = lstm(x, lengths=lengths)
+    np.testing.assert_allclose(namespace["last"], y_ref[-1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(namespace["h_n"], h_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_example_runs_on_a_running_cluster(client, example, capsys):
+    loss = example.main(["--address", client.scheduler.address, "--steps", "5", "--batch", "9", "--seq-len", "6",
+                         "--hidden-size", "4", "--shards", "3"])
+    out = capsys.readouterr().out
+    assert "on 2 workers, 3 shards of a batch of 9" in out and "step    5  loss" in out
+    assert np.isfinite(loss) and loss > 0
