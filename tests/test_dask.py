@@ -189,7 +189,8 @@ def test_chunks_along_another_axis_say_how_to_rechunk(batch_first, chunks, fix):
     (lambda layer, x: (layer, da.from_array(x[..., :2]), None, None), ValueError, "input_size"),
     (lambda layer, x: (layer, da.from_array(x[:0]), None, None), ValueError,
      f"x must have at least one time step, got shape (0, {B}, {I})"),
-    (lambda layer, x: (layer, da.from_array(x)[:, da.from_array(x[0, :, 0]) > 0], None, None), ValueError, "compute_chunk_sizes"),
+    (lambda layer, x: (layer, da.from_array(x)[:, da.from_array(x[0, :, 0]) > 0], None, None), ValueError,
+     "compute_chunk_sizes"),
 ])
 def test_bad_arguments_fail_when_the_graph_is_built(make, error, words):
     layer = rnnkern.GRU(I, H, dtype="float64")

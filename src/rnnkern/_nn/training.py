@@ -54,7 +54,8 @@ class TrainableLayer:
         With ``dropout`` > 0, each layer's output but the last's is dropped before the next layer
         reads it, with masks drawn from ``generator`` (a numpy.random.Generator or an int seed;
         None: the layer's own generator, seeded from the constructor's ``seed``, whose state
-        :meth:`generator_state` checkpoints); backward uses the same masks. See rnnkern._recurrences.dropout for the exact draws.
+        :meth:`generator_state` checkpoints); backward uses the same masks. See
+        rnnkern._recurrences.dropout for the exact draws.
 
         Memory: the tape keeps every layer's input and output and the gate activations of every
         step (see this module's docstring)."""
@@ -150,7 +151,8 @@ class TrainableLayer:
         where = f"{type(self).__name__}.set_generator_state"
         kind = type(self._dropout_generator.bit_generator).__name__
         if not isinstance(state, Mapping) or state.get("bit_generator") != kind:
-            got = f"bit_generator={state.get('bit_generator')!r}" if isinstance(state, Mapping) else type(state).__name__
+            got = (f"bit_generator={state.get('bit_generator')!r}" if isinstance(state, Mapping)
+                   else type(state).__name__)
             raise TypeError(f"{where}: state must be what generator_state() returns (a dict with "
                             f"bit_generator={kind!r}), got {got}")
         bit_generator = self._dropout_generator.bit_generator
