@@ -21,6 +21,7 @@ distributed = pytest.importorskip("distributed", reason="the tests' cluster need
 import dask  # noqa: E402
 
 import rnnkern.dask  # noqa: E402
+from conftest import requires_gpu  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "train_dask.py"
@@ -251,3 +252,27 @@ def test_example_runs_on_a_running_cluster(client, example, capsys):
     out = capsys.readouterr().out
     assert "on 2 workers, 3 shards of a batch of 9" in out and "step    5  loss" in out
     assert np.isfinite(loss) and loss > 0
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("kind", ["lstm-proj", "gru-onnx-reverse-batch-first"])
+def test_cupy_chunks_run_the_gpu_layer(kind):
+    """CuPy chunks through a GPU layer: CuPy results (meta and chunks), the GPU layer's own values."""
+    import cupy
+
+    cls, options = KINDS[kind]
+    layer = cls(I, H, dtype="float64", seed=1, device="gpu", **options)
+    x, lengths = _data(layer)
+    x_gpu = cupy.asarray(x)
+    y, state_n = rnnkern.dask.forward(layer, _dask_x(layer, x_gpu), lengths=lengths)
+    assert isinstance(y._meta, cupy.ndarray)
+    parts = state_n if isinstance(state_n, tuple) else (state_n,)
+    computed = dask.compute(y, *parts, scheduler="sync")
+    assert all(isinstance(a, cupy.ndarray) for a in computed)
+    y_ref, state_ref = layer(x_gpu, lengths=lengths)
+    refs = state_ref if isinstance(state_ref, tuple) else (state_ref,)
+    for got, want in zip(computed, (y_ref, *refs)):
+        np.testing.assert_allclose(cupy.asnumpy(got), cupy.asnumpy(want), rtol=RTOL, atol=RTOL)
+    with pytest.raises(TypeError, match="is on device 'cpu' but the"):  # host chunks: the layer's own error
+        rnnkern.dask.forward(layer, _dask_x(layer, x))
