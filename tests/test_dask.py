@@ -112,6 +112,9 @@ def test_the_layer_is_one_node_of_the_graph():
     runs = [key for key in graph if "rnnkern-forward" in str(key)]
     assert len(runs) == 6  # one per batch chunk, each depending on the layer's node
     assert all(holding[0] in graph[key].dependencies for key in runs)
+    for arrays in ((y, h_n, c_n), (y,), (c_n,)):  # the graphs that dask sends, after its optimisations
+        optimised = {key: task for a in dask.optimize(*arrays) for key, task in dict(a.__dask_graph__()).items()}
+        assert sum(weights in pickle.dumps(task) for task in optimised.values()) == 1
 
 
 def test_forward_with_the_local_schedulers_and_dask_inputs():
