@@ -134,6 +134,9 @@ def test_initial_state_is_split_to_the_chunks():
     layer.initial_state = np.random.default_rng(7).standard_normal((1, B, H))
     y, h_n = rnnkern.dask.forward(layer, _dask_x(layer, x), lengths=lengths)
     _assert_outputs(dask.compute(y, h_n, scheduler="sync"), layer(x, lengths=lengths))
+    layer.initial_state = np.zeros((1, B - 1, H))
+    with pytest.raises(ValueError, match=re.escape(f"layer.initial_state must have shape (num_layers * D, {B}, ")):
+        rnnkern.dask.forward(layer, _dask_x(layer, x))
 
 
 @pytest.mark.parametrize("batch_first", [False, True])

@@ -74,10 +74,12 @@ def forward(layer, x, state=None, lengths=None):
     _check_chunks(x, batch_axis)
     if x.shape[1 if batch_axis == 0 else 0] == 0:
         raise ValueError(f"{_WHERE}: x must have at least one time step, got shape {x.shape}")
-    if state is None:
-        state = getattr(layer, "initial_state", None)
+    source = "state"
+    if state is None and getattr(layer, "initial_state", None) is not None:
+        state, source = layer.initial_state, "layer.initial_state"
     pair = isinstance(state, (tuple, list))
-    parts = [_state_part(part, i, x, batch_axis, pair) for i, part in enumerate(state if pair else [state])]
+    labels = [f"{source}[{i}]" for i in range(len(state))] if pair else [source]
+    parts = [_state_part(part, label, x, batch_axis) for part, label in zip(state if pair else [state], labels)]
     if lengths is not None:
         lengths = _lengths(lengths, x, batch_axis)
     probe = _probe(layer, x, parts, pair, lengths, batched)
@@ -133,11 +135,10 @@ def _check_chunks(x, batch_axis):
                      f"x.rechunk({fix})")
 
 
-def _state_part(part, index, x, batch_axis, pair):
+def _state_part(part, label, x, batch_axis):
     """One part of the initial state as a Dask array in x's batch chunks (None stays None)."""
     if part is None:
         return None
-    label = f"state[{index}]" if pair else "state"
     if not isinstance(part, da.Array):
         part = da.from_array(part if hasattr(part, "shape") else np.asarray(part), chunks=-1)
     if batch_axis is None:
