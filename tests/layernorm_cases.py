@@ -8,7 +8,7 @@ import numpy as np
 
 import rnnkern
 from conftest import assert_close
-from rnnkern._backend import CPU_KERNELS, cpu_backend, numba_unavailable_reason
+from rnnkern._backend import CPU_KERNELS, cpu_backend, numba_unavailable_reason, use_cpu_kernels
 from rnnkern._interop.haste import from_haste_arrays, to_haste_arrays
 
 GOLDEN = sorted((pathlib.Path(__file__).resolve().parent / "golden" / "layernorm").glob("*.npz"))
@@ -22,7 +22,12 @@ def ln_backends():
 
 def load(path):
     with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+        return parse({k: data[k] for k in data.files})
+
+
+def parse(arrays):
+    """(config, Haste parameters and gradients keyed (layer, direction), the other arrays) of a case."""
+    arrays = dict(arrays)
     config = json.loads(str(arrays.pop("config")))
     haste, grads = {}, {}
     for key in list(arrays):
@@ -65,3 +70,31 @@ def assert_grads_in_haste_names(layer, dparams, expected, dtype, scale=1.0):
         assert set(ours) == set(haste_grads)
         for name, value in haste_grads.items():
             assert_close(ours[name], value, dtype, scale)
+
+
+def check_layer(config, haste, grads, a, dtype, kernels):
+    """forward_train, backward and inference of the case's layer against the transcription's results."""
+    kind = config["kind"]
+    with use_cpu_kernels(kernels):
+        layer = layer_of(config, haste, dtype)
+    x, lengths = a["x"].astype(dtype), a.get("lengths")
+    y, state_n, tape = layer.forward_train(x, state(a, kind, dtype=dtype), lengths, generator=config["seed"],
+                                           recurrent_dropout=config["recurrent_dropout"])
+    assert_close(y, a["y"], dtype)
+    for ours, name in zip(parts(state_n), ("h_n", "c_n")):
+        assert_close(ours, a[name], dtype)
+    dstate_n = (a["dh_n"].astype(dtype), a["dc_n"].astype(dtype)) if kind == "LSTM" else a["dh_n"].astype(dtype)
+    dx, dstate0, dparams = layer.backward(tape, a["dy"].astype(dtype), dstate_n)
+    assert list(dparams) == list(layer.state_dict())
+    assert_close(dx, a["grad/x"], dtype)
+    for ours, name in zip(parts(dstate0), ("grad/h0", "grad/c0")):
+        assert_close(ours, a[name], dtype)
+    assert_grads_in_haste_names(layer, dparams, grads, dtype)
+    y_eval, state_eval = layer(x, state(a, kind, dtype=dtype), lengths)
+    assert_close(y_eval, a["y_eval"], dtype)
+    for ours, name in zip(parts(state_eval), ("h_n_eval", "c_n_eval")):
+        assert_close(ours, a[name], dtype)
+
+
+def parts(state):
+    return state if isinstance(state, tuple) else (state,)

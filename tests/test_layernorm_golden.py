@@ -9,7 +9,7 @@ import pytest
 
 import rnnkern
 from conftest import assert_close
-from layernorm_cases import GOLDEN, assert_grads_in_haste_names, layer_of, ln_backends, load, state
+from layernorm_cases import GOLDEN, assert_grads_in_haste_names, check_layer, ln_backends, load, state
 from rnnkern._backend import use_cpu_kernels
 
 
@@ -21,27 +21,7 @@ def test_golden_files_exist():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_layer_matches_haste_transcription(path, dtype, kernels):
-    config, haste, grads, a = load(path)
-    kind = config["kind"]
-    with use_cpu_kernels(kernels):
-        layer = layer_of(config, haste, dtype)
-    x, lengths = a["x"].astype(dtype), a.get("lengths")
-    y, state_n, tape = layer.forward_train(x, state(a, kind, dtype=dtype), lengths, generator=config["seed"],
-                                           recurrent_dropout=config["recurrent_dropout"])
-    assert_close(y, a["y"], dtype)
-    for ours, name in zip(state_n if kind == "LSTM" else (state_n,), ("h_n", "c_n")):
-        assert_close(ours, a[name], dtype)
-    dstate_n = (a["dh_n"].astype(dtype), a["dc_n"].astype(dtype)) if kind == "LSTM" else a["dh_n"].astype(dtype)
-    dx, dstate0, dparams = layer.backward(tape, a["dy"].astype(dtype), dstate_n)
-    assert list(dparams) == list(layer.state_dict())
-    assert_close(dx, a["grad/x"], dtype)
-    for ours, name in zip(dstate0 if kind == "LSTM" else (dstate0,), ("grad/h0", "grad/c0")):
-        assert_close(ours, a[name], dtype)
-    assert_grads_in_haste_names(layer, dparams, grads, dtype)
-    y_eval, state_eval = layer(x, state(a, kind, dtype=dtype), lengths)
-    assert_close(y_eval, a["y_eval"], dtype)
-    for ours, name in zip(state_eval if kind == "LSTM" else (state_eval,), ("h_n_eval", "c_n_eval")):
-        assert_close(ours, a[name], dtype)
+    check_layer(*load(path), dtype, kernels)
 
 
 SINGLE = [p for p in GOLDEN if '"num_layers": 1, "bidirectional": false' in str(np.load(p)["config"])]

@@ -81,9 +81,10 @@ def draw_masks(kind, case, seed):
     return masks
 
 
-def case_file(index, case):
+def compute_case(case, seed):
+    """One case's arrays, keyed as the files are (``config`` a JSON string)."""
     kind, L, bi, batch_first, zoneout, rd, dropout, lengths, T, B, I, H = case
-    rng, D = np.random.default_rng(SEED + index), 2 if bi else 1
+    rng, D = np.random.default_rng(seed), 2 if bi else 1
     params = {(k, d): {n: torch.tensor(v, requires_grad=True)
                        for n, v in haste_params(rng, kind, I if k == 0 else D * H, H).items()}
               for k in range(L) for d in range(D)}
@@ -91,7 +92,7 @@ def case_file(index, case):
     h0 = torch.tensor(rng.standard_normal((L * D, B, H)) * 0.5, requires_grad=True)
     c0 = torch.tensor(rng.standard_normal((L * D, B, H)) * 0.5, requires_grad=True) if kind == "LSTM" else None
     lens = lengths or [T] * B
-    masks = draw_masks(kind, case, SEED + 1000 + index)
+    masks = draw_masks(kind, case, seed + 1000)
     y, h_n, c_n = ref.layer(kind, params, x, h0, c0, lens, L, D, zoneout, masks, training=True)
     dy, dh_n = torch.tensor(rng.standard_normal(y.shape)), torch.tensor(rng.standard_normal(h_n.shape))
     dc_n = torch.tensor(rng.standard_normal(h_n.shape)) if c0 is not None else None
@@ -101,7 +102,7 @@ def case_file(index, case):
         y_eval, h_eval, c_eval = ref.layer(kind, params, x, h0, c0, lens, L, D, zoneout, training=False)
     layout = (lambda a: a.transpose(0, 1)) if batch_first else (lambda a: a)
     config = dict(kind=kind, num_layers=L, bidirectional=bi, batch_first=batch_first, zoneout=zoneout,
-                  recurrent_dropout=rd, dropout=dropout, seed=SEED + 1000 + index, torch=torch.__version__)
+                  recurrent_dropout=rd, dropout=dropout, seed=seed + 1000, torch=torch.__version__)
     out = {"config": np.array(json.dumps(config)), "x": layout(x).detach().numpy(), "h0": h0.detach().numpy(),
            "dy": layout(dy).numpy(), "dh_n": dh_n.numpy(), "y": layout(y).detach().numpy(),
            "h_n": h_n.detach().numpy(), "y_eval": layout(y_eval).numpy(), "h_n_eval": h_eval.numpy(),
@@ -115,7 +116,11 @@ def case_file(index, case):
         for name, value in p.items():
             out[f"haste/{k}_{d}/{name}"] = value.detach().numpy()
             out[f"grad/{k}_{d}/{name}"] = value.grad.numpy()
-    np.savez_compressed(OUT / f"{index:02d}_{kind.lower()}.npz", **out)
+    return out
+
+
+def case_file(index, case):
+    np.savez_compressed(OUT / f"{index:02d}_{case[0].lower()}.npz", **compute_case(case, SEED + index))
 
 
 if __name__ == "__main__":
