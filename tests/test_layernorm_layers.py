@@ -3,6 +3,8 @@ input, state_dict, to_haste round trips, the optimisers, training masks from gen
 initialisation) and clear errors. The numbers are checked against Haste's equations in
 test_layernorm_golden.py."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,20 @@ def test_errors_name_the_argument():
         rnnkern.LayerNormLSTM.from_state_dict(layer.state_dict(), forget_bias=2.0)
     with pytest.raises(KeyError, match="missing key"):
         rnnkern.LayerNormLSTM.from_state_dict({k: v for k, v in layer.state_dict().items() if k != "bias_l0"})
+
+
+def test_bench_full_has_the_layernorm_row(capsys, tmp_path):
+    from rnnkern import cli
+
+    sizes = ["--seq-len", "2", "--batch", "2", "--input-size", "3", "--hidden-size", "4"]
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--device", "cpu", "--full", "--cell", "lstm", "--config", "small", *sizes,
+                     "--repeat", "1", "--warmup", "0", "--pause", "0", "--variants", "rnnkern",
+                     "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("LayerNormLSTM (Haste's cell"):].splitlines()
+    rows = [line.split() for line in table[2:] if line.startswith(("inference", "training"))]
+    assert {(r[0], r[4]) for r in rows} >= {(m, v) for m in ("inference", "training")
+                                           for v in ("rnnkern", "numpy", "lstm")}
+    records = [r for r in json.loads(path.read_text()) if r.get("cell") == "layernorm-lstm"]
+    assert all(r["median_ms"] > 0 and r["ratio_to_lstm"] > 0 for r in records)
