@@ -4,6 +4,8 @@ initialisation) and clear errors. The numbers are checked against Haste's equati
 test_layernorm_golden.py."""
 
 import json
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -183,3 +185,14 @@ def test_bench_full_has_the_layernorm_row(capsys, tmp_path):
                                            for v in ("rnnkern", "numpy", "lstm")}
     records = [r for r in json.loads(path.read_text()) if r.get("cell") == "layernorm-lstm"]
     assert all(r["median_ms"] > 0 and r["ratio_to_lstm"] > 0 for r in records)
+
+
+def test_readme_layernorm_example_runs():
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# LayerNorm and zoneout cells" in b]
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["y"].shape == (4, 50, 512) and namespace["h_n"].shape == (4, 4, 256)
+    assert set(namespace["dparams"]) == set(namespace["enc"].state_dict())
+    assert namespace["haste_like"]["kernel"].shape == (80, 768)
+    assert namespace["gru"].hidden_size == 256
