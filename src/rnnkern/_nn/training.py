@@ -146,8 +146,8 @@ class TrainableLayer:
             for d, suffix in self._directions(layer):
                 k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
                 rec = tape.recurrences[k]
-                grads, dx_d, dh0[k], dc0_k = backward_direction(
-                    rec, rec.weights_of(p), tape.directions[k], dy[..., cols], dh_n[k], None if dc_n is None else dc_n[k])
+                grads, dx_d, dh0[k], dc0_k = backward_direction(rec, rec.weights_of(p), tape.directions[k],
+                                                                dy[..., cols], dh_n[k], None if dc_n is None else dc_n[k])
                 dx += dx_d
                 if dc0 is not None:
                     dc0[k] = dc0_k

@@ -8,7 +8,7 @@ A recurrence is bound to one layer and direction's parameters (keyed without the
 DropConnect (``recurrent_dropout``) it runs with W_hh * mask / (1 - p) and scales dW_hh alike.
 
 The input side LN(x W_ih^T; gamma_ih) (+ bias) is one GEMM and a row LayerNorm over all steps
-(training keeps its normalised rows ``ih_hat`` and ``ih_rstd``); each step is the recurrent GEMM
+(training keeps its normalised rows and rstd on the recurrence, which the tape keeps); each step is the recurrent GEMM
 and the backend's ``lnlstm_step`` / ``lngru_step``. After the time loop, ``parameter_grads`` sums
 what the steps left per (t, b): the biases, gamma_hh (dgx * hh_hat; the GRU's from dghn), gamma_c
 and beta_c (from dcn), and takes the input side's LayerNorm backward.
@@ -44,18 +44,20 @@ class _LayerNormRecurrence(_Recurrence):
                               norm=p["layer_norm_ih_weight"])
 
     def saved_arrays(self, steps, batch, dtype):
-        zeros, H, GH = self.backend.zeros, self.hidden_size, self.gates * self.hidden_size
+        zeros = self.backend.zeros
         saved = {name: zeros((steps, batch, cols), dtype) for name, cols in self.step_columns().items()}
-        saved["ih_hat"], saved["ih_rstd"] = zeros((steps, batch, GH), dtype), zeros((steps, batch, 1), dtype)
         if self.zoneout_mask is not None:
             saved["zoneout_mask"] = self.zoneout_mask
         return saved
 
     def train_inputs(self, x, weights, saved):
+        """gx = LN(x W_ih^T; gamma_ih) + bias of every step; the input side's normalised rows and rstd
+        are kept by the recurrence (which the tape keeps), not sliced per step with ``saved``."""
         T, B, I = x.shape
-        xp, p = self.backend.xp, self.params
-        gx = xp.matmul(x.reshape(T * B, I), weights.w_ih.T).reshape(T, B, -1)
-        layer_norm_rows(xp, gx, p["layer_norm_ih_weight"], p.get(self._bias), saved["ih_hat"], saved["ih_rstd"])
+        xp, p, GH = self.backend.xp, self.params, self.gates * self.hidden_size
+        gx = xp.matmul(x.reshape(T * B, I), weights.w_ih.T).reshape(T, B, GH)
+        self._ih_hat, self._ih_rstd = self.backend.empty((T, B, GH), x.dtype), self.backend.empty((T, B, 1), x.dtype)
+        layer_norm_rows(xp, gx, p["layer_norm_ih_weight"], p.get(self._bias), self._ih_hat, self._ih_rstd)
         return gx, None
 
     def _train_zoneout(self, saved):
@@ -73,9 +75,9 @@ class _LayerNormRecurrence(_Recurrence):
         xp, p = self.backend.xp, self.params
         if self.dropconnect is not None:
             grads["weight_hh"] *= self.dropconnect
-        T, B, GH = arrays["ih_hat"].shape
+        T, B, GH = self._ih_hat.shape
         dproj, grads["layer_norm_ih_weight"] = layer_norm_rows_backward(
-            xp, dgx.reshape(T, B, GH), p["layer_norm_ih_weight"], arrays["ih_hat"], arrays["ih_rstd"], (0, 1))
+            xp, dgx.reshape(T, B, GH), p["layer_norm_ih_weight"], self._ih_hat, self._ih_rstd, (0, 1))
         return dproj.reshape(T * B, GH)
 
     @staticmethod
