@@ -196,3 +196,13 @@ def test_readme_layernorm_example_runs():
     assert set(namespace["dparams"]) == set(namespace["enc"].state_dict())
     assert namespace["haste_like"]["kernel"].shape == (80, 768)
     assert namespace["gru"].hidden_size == 256
+
+
+def test_parameters_as_attributes():
+    layer = rnnkern.LayerNormLSTM(2, 3, dtype="float64")
+    layer.layer_norm_c_bias_l0 = np.full(3, 0.5)
+    assert (layer.state_dict()["layer_norm_c_bias_l0"] == 0.5).all()
+    with pytest.raises(AttributeError, match="has no parameter 'layer_norm_c_weight_l1'"):
+        layer.layer_norm_c_weight_l1 = np.ones(3)
+    assert repr(rnnkern.LayerNormGRUCell(2, 3, zoneout=0.5)) == \
+        "LayerNormGRUCell(2, 3, zoneout=0.5, device='cpu', dtype=float32)"

@@ -160,8 +160,8 @@ class _LayerNormLayer(_LayerNormModule, _SequenceLayer):
         return {"batch_first": self.batch_first, "dropout": self.dropout, "zoneout": self.zoneout}
 
     def _extra_repr(self):
-        defaults = {"num_layers": 1, "batch_first": False, "bidirectional": False, "dropout": 0.0, "zoneout": 0.0,
-                    "forget_bias": 1.0 if self._kind == "LSTM" else 0.0}
+        # forget_bias only initialises the bias: not shown, as torch does not show its init
+        defaults = {"num_layers": 1, "batch_first": False, "bidirectional": False, "dropout": 0.0, "zoneout": 0.0}
         return "".join(f", {k}={getattr(self, k)!r}" for k, v in defaults.items() if getattr(self, k) != v)
 
 
@@ -253,7 +253,7 @@ class _LayerNormCell(_LayerNormModule, _StepCell):
         return {"zoneout": self.zoneout}
 
     def _extra_repr(self):
-        return f", forget_bias={self.forget_bias!r}" if self._kind == "LSTM" and self.forget_bias != 1.0 else ""
+        return ""
 
 
 class LayerNormLSTMCell(_LayerNormCell):
