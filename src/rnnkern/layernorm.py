@@ -75,10 +75,8 @@ class _LayerNormModule(HasteMixin):
     def _set_options(self, zoneout, forget_bias):
         name = type(self).__name__
         self.zoneout = check_probability("zoneout", zoneout, name)
-        if self._kind == "LSTM":
+        if self._kind == "LSTM":  # the GRUs' constructors take no forget_bias
             self.forget_bias = _setup.check_forget_bias(forget_bias, name)
-        elif forget_bias is not None:
-            raise TypeError(f"{name}.__init__() got an unexpected keyword argument 'forget_bias' (an LSTM option)")
 
     def _draws(self, generator, recurrent_dropout, where):
         p = check_probability("recurrent_dropout", recurrent_dropout, where)
@@ -189,9 +187,16 @@ class LayerNormGRU(_LayerNormLayer):
     bidirectional, lengths and dropout between layers as :class:`rnnkern.GRU`.
     """ + _EQUATIONS + r"""
     Call: ``output, h_n = layer(input, state=None, lengths=None)``, shapes as :class:`rnnkern.GRU`'s.
+    Constructor: ``LayerNormGRU(input_size, hidden_size, num_layers=1, *, batch_first=False,
+    bidirectional=False, dropout=0.0, zoneout=0.0, device="cpu", dtype="float32", seed=None)``.
 """ + _ARGS
     gates = 3
     _kind = "GRU"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, *, batch_first=False, bidirectional=False,
+                 dropout=0.0, zoneout=0.0, device="cpu", dtype="float32", seed=None):
+        super().__init__(input_size, hidden_size, num_layers, batch_first=batch_first, bidirectional=bidirectional,
+                         dropout=dropout, zoneout=zoneout, device=device, dtype=dtype, seed=seed)
 
 
 class _LayerNormCell(_LayerNormModule, _StepCell):
@@ -276,3 +281,6 @@ class LayerNormGRUCell(_LayerNormCell):
     """ + _EQUATIONS + _ARGS
     gates = 3
     _kind = "GRU"
+
+    def __init__(self, input_size, hidden_size, *, zoneout=0.0, device="cpu", dtype="float32", seed=None):
+        super().__init__(input_size, hidden_size, zoneout=zoneout, device=device, dtype=dtype, seed=seed)
