@@ -15,25 +15,31 @@ from .layers import _SequenceLayer
 
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
-_EQUATIONS = r"""
-    LSTM (gate blocks i, f, g, o; Haste's equations, its order i, g, f, o):
+_LSTM_EQUATIONS = r"""
+    Gate blocks i, f, g, o (Haste's order is i, g, f, o; from_haste and to_haste reorder):
 
     .. math::
         v = LN(W_{ih} x; \gamma_{ih}) + LN(W_{hh} h; \gamma_{hh}) + b, \quad
         i, f, o = \sigma(v_i), \sigma(v_f), \sigma(v_o), \quad g = \tanh(v_g) \\
         c' = f \odot c + i \odot g, \quad h_{new} = o \odot \tanh(LN(c'; \gamma_c, \beta_c))
 
-    GRU (gate blocks r, z, n; Haste's z, r, h):
+    The state carries the un-normalised c'.
+"""
+
+_GRU_EQUATIONS = r"""
+    Gate blocks r, z, n (Haste's order is z, r, h; from_haste and to_haste reorder):
 
     .. math::
         a = LN(W_{ih} x; \gamma_{ih}) + b_{ih}, \quad u = LN(W_{hh} h; \gamma_{hh}) + b_{hh} \\
         r = \sigma(a_r + u_r), \quad z = \sigma(a_z + u_z), \quad n = \tanh(a_n + r \odot u_n), \quad
         h_{new} = (1 - z) \odot n + z \odot h
+"""
 
+_ZONEOUT = """
     LN(a; gamma, beta) = (a - mean(a)) / sqrt(var(a) + 1e-5) * gamma + beta over each row's G*H (or H)
     columns. Zoneout p on h: in ``forward_train``, h' = h + m * (h_new - h), m ~ Bernoulli(1 - p) per
     step, sequence and unit (drawn from ``generator``, reused by backward); at inference,
-    h' = p*h + (1 - p)*h_new. The state carries the LSTM's un-normalised c'.
+    h' = p*h + (1 - p)*h_new.
 """
 
 _ARGS = """
@@ -166,7 +172,7 @@ class _LayerNormLayer(_LayerNormModule, _SequenceLayer):
 class LayerNormLSTM(_LayerNormLayer):
     __doc__ = r"""A multi-layer layer-normalised LSTM with zoneout: Haste's LayerNormLSTM, with
     num_layers, bidirectional, lengths and dropout between layers as :class:`rnnkern.LSTM`.
-    """ + _EQUATIONS + r"""
+    """ + _LSTM_EQUATIONS + _ZONEOUT + r"""
     Call: ``output, (h_n, c_n) = layer(input, state=None, lengths=None)``, shapes as :class:`rnnkern.LSTM`'s.
     Constructor: ``LayerNormLSTM(input_size, hidden_size, num_layers=1, *, batch_first=False,
     bidirectional=False, dropout=0.0, zoneout=0.0, forget_bias=1.0, device="cpu", dtype="float32",
@@ -185,7 +191,7 @@ class LayerNormLSTM(_LayerNormLayer):
 class LayerNormGRU(_LayerNormLayer):
     __doc__ = r"""A multi-layer layer-normalised GRU with zoneout: Haste's LayerNormGRU, with num_layers,
     bidirectional, lengths and dropout between layers as :class:`rnnkern.GRU`.
-    """ + _EQUATIONS + r"""
+    """ + _GRU_EQUATIONS + _ZONEOUT + r"""
     Call: ``output, h_n = layer(input, state=None, lengths=None)``, shapes as :class:`rnnkern.GRU`'s.
     Constructor: ``LayerNormGRU(input_size, hidden_size, num_layers=1, *, batch_first=False,
     bidirectional=False, dropout=0.0, zoneout=0.0, device="cpu", dtype="float32", seed=None)``.
@@ -265,7 +271,7 @@ class LayerNormLSTMCell(_LayerNormCell):
     __doc__ = r"""One step of :class:`LayerNormLSTM`: ``h', c' = cell(input, (h, c))``, shapes as
     :class:`rnnkern.LSTMCell`'s. ``LayerNormLSTMCell(input_size, hidden_size, *, zoneout=0.0,
     forget_bias=1.0, device="cpu", dtype="float32", seed=None)``.
-    """ + _EQUATIONS + _ARGS
+    """ + _LSTM_EQUATIONS + _ZONEOUT + _ARGS
     gates = 4
     _kind = "LSTM"
 
@@ -278,7 +284,7 @@ class LayerNormLSTMCell(_LayerNormCell):
 class LayerNormGRUCell(_LayerNormCell):
     __doc__ = r"""One step of :class:`LayerNormGRU`: ``h' = cell(input, h)``, shapes as
     :class:`rnnkern.GRUCell`'s.
-    """ + _EQUATIONS + _ARGS
+    """ + _GRU_EQUATIONS + _ZONEOUT + _ARGS
     gates = 3
     _kind = "GRU"
 
