@@ -28,7 +28,6 @@ class _SequenceLayer(LayerOptions, TrainableLayer, ParamModule):
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
     _option_names = ("dropout",) + OPTION_NAMES
-    _torch_options = ("batch_first", "dropout")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
@@ -231,6 +230,7 @@ class _SequenceLayer(LayerOptions, TrainableLayer, ParamModule):
 
 class _Layer(InteropMixin, TorchMixin, _SequenceLayer):
     """RNN, LSTM and GRU: ONNX's, torch's and Keras's layers, with converters from and to them."""
+    _torch_options = ("batch_first", "dropout")  # here: TorchMixin's empty default comes first in the MRO
 
 
 
