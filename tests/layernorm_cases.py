@@ -42,15 +42,15 @@ def suffix(layer, direction):
     return f"_l{layer}" + ("_reverse" if direction else "")
 
 
-def layer_of(config, haste, dtype):
+def layer_of(config, haste, dtype, device="cpu"):
     """The rnnkern layer holding a golden case's Haste parameters."""
     kind = config["kind"]
     sd = {}
     for (k, d), params in haste.items():
         sd.update({name + suffix(k, d): v for name, v in from_haste_arrays(kind, params, "golden").items()})
     cls = getattr(rnnkern, "LayerNorm" + kind)
-    return cls.from_state_dict(sd, dtype=dtype, batch_first=config["batch_first"], zoneout=config["zoneout"],
-                               dropout=config["dropout"])
+    return cls.from_state_dict(sd, dtype=dtype, device=device, batch_first=config["batch_first"],
+                               zoneout=config["zoneout"], dropout=config["dropout"])
 
 
 def state(arrays, kind, prefix="", dtype="float64"):
@@ -72,25 +72,31 @@ def assert_grads_in_haste_names(layer, dparams, expected, dtype, scale=1.0):
             assert_close(ours[name], value, dtype, scale)
 
 
-def check_layer(config, haste, grads, a, dtype, kernels):
+def check_layer(config, haste, grads, a, dtype, kernels, device="cpu"):
     """forward_train, backward and inference of the case's layer against the transcription's results."""
     kind = config["kind"]
     with use_cpu_kernels(kernels):
-        layer = layer_of(config, haste, dtype)
-    x, lengths = a["x"].astype(dtype), a.get("lengths")
-    y, state_n, tape = layer.forward_train(x, state(a, kind, dtype=dtype), lengths, generator=config["seed"],
+        layer = layer_of(config, haste, dtype, device)
+
+    def on(name):
+        return rnnkern.asarray(a[name].astype(dtype), device=device)
+
+    def st(*names):
+        return (on(names[0]), on(names[1])) if kind == "LSTM" else on(names[0])
+
+    x, lengths = on("x"), a.get("lengths")
+    y, state_n, tape = layer.forward_train(x, st("h0", "c0"), lengths, generator=config["seed"],
                                            recurrent_dropout=config["recurrent_dropout"])
     assert_close(y, a["y"], dtype)
     for ours, name in zip(parts(state_n), ("h_n", "c_n")):
         assert_close(ours, a[name], dtype)
-    dstate_n = (a["dh_n"].astype(dtype), a["dc_n"].astype(dtype)) if kind == "LSTM" else a["dh_n"].astype(dtype)
-    dx, dstate0, dparams = layer.backward(tape, a["dy"].astype(dtype), dstate_n)
+    dx, dstate0, dparams = layer.backward(tape, on("dy"), st("dh_n", "dc_n"))
     assert list(dparams) == list(layer.state_dict())
     assert_close(dx, a["grad/x"], dtype)
     for ours, name in zip(parts(dstate0), ("grad/h0", "grad/c0")):
         assert_close(ours, a[name], dtype)
     assert_grads_in_haste_names(layer, dparams, grads, dtype)
-    y_eval, state_eval = layer(x, state(a, kind, dtype=dtype), lengths)
+    y_eval, state_eval = layer(x, st("h0", "c0"), lengths)
     assert_close(y_eval, a["y_eval"], dtype)
     for ours, name in zip(parts(state_eval), ("h_n_eval", "c_n_eval")):
         assert_close(ours, a[name], dtype)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnnkern
-from conftest import assert_close
+from conftest import assert_close, requires_gpu
 from layernorm_cases import GOLDEN, assert_grads_in_haste_names, check_layer, ln_backends, load, state
 from rnnkern._backend import use_cpu_kernels
 
@@ -22,6 +22,14 @@ def test_golden_files_exist():
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_layer_matches_haste_transcription(path, dtype, kernels):
     check_layer(*load(path), dtype, kernels)
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_layer_on_the_gpu(path, dtype):
+    check_layer(*load(path), dtype, None, device="gpu")
 
 
 SINGLE = [p for p in GOLDEN if load(p)[0]["num_layers"] == 1 and not load(p)[0]["bidirectional"]]
