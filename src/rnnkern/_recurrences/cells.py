@@ -19,6 +19,12 @@ dW_hh; the same array as dgx except in the GRU with linear_before_reset=True).
 
 The LSTM with peepholes is bound to its direction's ``weight_p`` (3*H,), made per call (as the
 projection is), and accumulates its gradient step by step (``output_weight_grads`` returns it).
+
+Training's hooks, which the layer-normalised cells (layernorm.py) override: ``weights_of`` (the
+Weights a direction runs with), ``saved_arrays`` (the tape's per-step arrays), ``train_inputs`` (the
+input projection of every step), ``backward_arrays`` (per-step outputs of the backward steps beside
+dgx and dgh) and ``parameter_grads`` (the sums over (t, b) after the time loop: the biases; it returns
+the gradient of x @ W_ih^T). A training forward keeps its recurrence on the tape for backward.
 """
 
 from typing import Any, NamedTuple, Optional
