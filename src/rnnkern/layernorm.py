@@ -153,7 +153,11 @@ class _LayerNormLayer(_LayerNormModule, _SequenceLayer):
         training form, and DropConnect on W_hh with ``recurrent_dropout`` p (Haste's "dropout": each
         entry kept with probability 1 - p and scaled by 1 / (1 - p), one mask per layer and direction
         for the whole sequence). Masks are drawn from ``generator`` (rnnkern._nn.layernorm_setup says in
-        which order) and reused by :meth:`backward`; dropout between layers as the other layers."""
+        which order) and reused by :meth:`backward`; dropout between layers as the other layers.
+
+        Memory: per layer, direction, step and sequence the tape keeps 14*H + 3 values for the LSTM
+        (gates, LN_hh's normalised row, c', LN(c')'s normalised row, the input side's normalised
+        row, three rstd) and 9*H + 2 for the GRU, plus H for zoneout's mask."""
         rng, options = self._draws(generator, recurrent_dropout, type(self).__name__ + ".forward_train")
         return self._forward_train(input, state, lengths, rng, options)
 
