@@ -18,7 +18,8 @@ State = Union[None, Array, Tuple[Optional[Array], Optional[Array]]]  # h, or (h,
 Seed = Union[None, int, Any]  # or a numpy.random.Generator
 
 
-class _Cell(CellOptions, TorchMixin, TrainableCell, ParamModule):
+class _StepCell(CellOptions, TrainableCell, ParamModule):
+    """What every cell shares (rnnkern.layernorm's too): input and state checks, the call, state_dict."""
     gates = 1
     _option_names = OPTION_NAMES[1:]  # ONNX's options but direction (see rnnkern.LSTM's docstring)
 
@@ -104,6 +105,10 @@ class _Cell(CellOptions, TorchMixin, TrainableCell, ParamModule):
         c_out = bk.empty(c.shape, self.dtype) if c is not None else None
         rec.step(gx, h, c, p["weight_hh"], b_hn, ws, h_out, c_out)
         return h_out, c_out
+
+
+class _Cell(TorchMixin, _StepCell):
+    """RNNCell, LSTMCell and GRUCell: torch.nn's cells, with from_torch."""
 
 
 class RNNCell(_Cell):

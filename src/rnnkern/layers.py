@@ -21,12 +21,13 @@ from ._validate import check_bool, check_choice, check_shape, check_size
 _LAYER_KEY = re.compile(r"weight_ih_l(\d+)$")
 
 
-class _Layer(LayerOptions, InteropMixin, TorchMixin, TrainableLayer, ParamModule):
+class _SequenceLayer(LayerOptions, TrainableLayer, ParamModule):
+    """What every sequence layer shares (rnnkern.layernorm's too): sizes, depth, directions, input
+    checks, lengths, the forward over layers and directions, state_dict."""
     gates = 1
     proj_size = 0  # only the LSTM has projections
     _state_names = ("h_0", "c_0")
     _option_names = ("dropout",) + OPTION_NAMES
-    _torch_options = ("batch_first", "dropout")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  bidirectional=False, *, dropout=0.0, device="cpu", dtype="float32", seed=None, **options):
@@ -226,6 +227,10 @@ class _Layer(LayerOptions, InteropMixin, TorchMixin, TrainableLayer, ParamModule
         y, h_n, c_n = self._call(input, h_arg, c_arg, lengths)
         return y, self._pack_state(h_n, c_n)
 
+
+class _Layer(InteropMixin, TorchMixin, _SequenceLayer):
+    """RNN, LSTM and GRU: ONNX's, torch's and Keras's layers, with converters from and to them."""
+    _torch_options = ("batch_first", "dropout")  # here: TorchMixin's empty default comes first in the MRO
 
 
 

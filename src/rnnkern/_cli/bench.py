@@ -137,6 +137,10 @@ def run(args):
             verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
                                             _machine.gemm_library(device, machine))
                             + (f" [{config}]" if len(configs) > 1 else ""))
+    if args.full and device == "cpu" and args.cell in ("all", "lstm"):
+        records += _layernorm_row(args, pause, progress)
+        if args.json is not None:
+            _report.write_json(args.json, records)
     print()
     print(_report.LEGEND)
     print()
@@ -146,6 +150,20 @@ def run(args):
     if args.json is not None:
         progress(f"wrote {len(records)} records to {args.json}")
     return 0
+
+
+def _layernorm_row(args, pause, progress):
+    """--full on the CPU: the LayerNormLSTM table (_bench/layernorm.py), at its sizes unless given."""
+    from .._bench import layernorm as _layernorm
+
+    sizes = _layernorm.SIZES
+    if any(getattr(args, k) is not None for k in ("seq_len", "batch", "hidden_size")):
+        sizes = ((args.seq_len or 100, args.batch or 64, args.hidden_size or 512),)
+    records = _layernorm.run(args.repeat, args.warmup, pause, lambda m: progress(f"layernorm-lstm: {m}"), sizes)
+    print()
+    for line in _layernorm.format_table(records):
+        print(line)
+    return records
 
 
 def _run_cell(cfg, names, args, pause, machine, progress):

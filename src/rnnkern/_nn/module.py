@@ -17,7 +17,7 @@ Array = Any  # numpy.ndarray on the CPU, cupy.ndarray on the GPU
 
 # attribute names that look like a parameter's: assigning one the module does not have is an error,
 # not a new attribute that the forward pass would silently ignore
-_PARAM_NAME = re.compile(r"(weight|bias)_(ih|hh|hr)")
+_PARAM_NAME = re.compile(r"(weight|bias)_(ih|hh|hr)|layer_norm_")
 
 # inherited methods that public classes get under their own name, so that Python's own messages
 # ("LSTM.__init__() got an unexpected keyword argument") name the class the user called

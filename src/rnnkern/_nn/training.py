@@ -9,14 +9,25 @@ linear_before_reset=True (r, z, n and W_hn h + b_hn), 3 with False (r, z, n) and
 (T*B*D*H_out) and the dropped output that the next layer read.
 """
 
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Tuple
 
 import numpy as np
 
-from .._recurrences.bptt import Weights, backward_direction, forward_train_direction
+from .._recurrences.bptt import backward_direction, forward_train_direction
 from .._recurrences.dropout import draw_mask, resolve_generator
 from .._recurrences.sequence import sort_plan, take
 from .._validate import check_shape
+
+
+class TrainDraws(NamedTuple):
+    """What a training recurrence may draw its masks with (the layer-normalised cells' zoneout and
+    DropConnect): the generator, the batch order (None: the caller's), and the subclass's own
+    forward_train options."""
+    generator: Any
+    order: Any
+    steps: int
+    batch: int
+    options: dict
 
 
 class Tape:
@@ -59,6 +70,13 @@ class TrainableLayer:
 
         Memory: the tape keeps every layer's input and output and the gate activations of every
         step (see this module's docstring)."""
+        return self._forward_train(input, state, lengths, generator, {})
+
+    def _train_recurrence(self, suffix, draws):
+        """The recurrence that trains one layer and direction (kept on the tape for backward)."""
+        return self._direction_recurrence(suffix)
+
+    def _forward_train(self, input, state, lengths, generator, options):
         bk, H, D = self._backend, self._h_size, self.num_directions
         rng = resolve_generator(generator, self._dropout_generator, type(self).__name__ + ".forward_train")
         h0_arg, c0_arg = self._split_state(self._state_or_initial(state, input))
@@ -74,15 +92,17 @@ class TrainableLayer:
             x, h0 = take(bk, x, order, 1), take(bk, h0, order, 1)
             c0 = take(bk, c0, order, 1) if c0 is not None else None
         h_n, c_n = bk.empty(h0.shape, self.dtype), (bk.empty(c0.shape, self.dtype) if c0 is not None else None)
-        inputs, outputs, directions, masks = [], [], [], []
+        inputs, outputs, directions, masks, recurrences = [], [], [], [], []
+        draws = TrainDraws(rng, order, T, B, options)
         for layer in range(self.num_layers):
             y = bk.zeros((T, B, D * H), self.dtype)
             for d, suffix in self._directions(layer):
-                k, p, rec = layer * D + d, self._layer_params(suffix), self._direction_recurrence(suffix)
+                k, p, rec = layer * D + d, self._layer_params(suffix), self._train_recurrence(suffix, draws)
                 s, h_n[k], c_last = forward_train_direction(
-                    rec, Weights.of(p), x, h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H],
+                    rec, rec.weights_of(p), x, h0[k], None if c0 is None else c0[k], y[..., d * H:(d + 1) * H],
                     active, self._reverse(d))
                 directions.append(s)
+                recurrences.append(rec)
                 if c_n is not None:
                     c_n[k] = c_last
             inputs.append(x)
@@ -92,7 +112,7 @@ class TrainableLayer:
                 masks.append(self._dropout_mask(rng, (T, B, D * H), order))
                 x = y * masks[-1]
         tape = Tape(inputs=inputs, outputs=outputs, directions=directions, masks=masks, h0=h0, c0=c0, active=active,
-                    order=order, batched=batched, owner=self, version=self._version)
+                    order=order, batched=batched, owner=self, version=self._version, recurrences=recurrences)
         y_user, h_user, c_user = self._to_user(outputs[-1], h_n, c_n, order, batched)
         if bk.xp.may_share_memory(y_user, outputs[-1]):
             y_user = y_user.copy()
@@ -126,9 +146,9 @@ class TrainableLayer:
             dx = bk.zeros(x.shape, self.dtype)
             for d, suffix in self._directions(layer):
                 k, p, cols = layer * D + d, self._layer_params(suffix), slice(d * H, (d + 1) * H)
-                grads, dx_d, dh0[k], dc0_k = backward_direction(
-                    self._direction_recurrence(suffix), Weights.of(p), tape.directions[k], dy[..., cols], dh_n[k],
-                    None if dc_n is None else dc_n[k])
+                rec = tape.recurrences[k]
+                grads, dx_d, dh0[k], dc0_k = backward_direction(rec, rec.weights_of(p), tape.directions[k],
+                                                                dy[..., cols], dh_n[k], None if dc_n is None else dc_n[k])
                 dx += dx_d
                 if dc0 is not None:
                     dc0[k] = dc0_k
@@ -219,15 +239,23 @@ class TrainableCell:
         :meth:`backward` needs: copies of the input and state and the step's gate activations
         (5*B*H values for the LSTM, 4 or 3 for the GRU, none for the RNN). The tape is valid until
         the cell's parameters change."""
+        return self._forward_train(input, state, None, {})
+
+    def _train_recurrence(self, draws):
+        """The recurrence that trains the cell's step (kept on the tape for backward)."""
+        return self._cell_recurrence()
+
+    def _forward_train(self, input, state, generator, options):
         x, batched = self._input(input)
         (h_name, h), c_part = self._split_state(state)
         x = x.copy()  # the tape's own copies, as for layers
         h = self._hidden(h_name, h, x.shape[0], batched).copy()
         c = self._hidden(c_part[0], c_part[1], x.shape[0], batched).copy() if c_part else None
         p, out = self._params, self._backend.empty((1, x.shape[0], self.hidden_size), self.dtype)
+        rec = self._train_recurrence(TrainDraws(generator, None, 1, x.shape[0], options))
         direction, h_new, c_new = forward_train_direction(
-            self._cell_recurrence(), Weights.of(p), x[None], h, c, out, np.array([x.shape[0]]), False)
-        tape = Tape(direction=direction, batched=batched, owner=self, version=self._version)
+            rec, rec.weights_of(p), x[None], h, c, out, np.array([x.shape[0]]), False)
+        tape = Tape(direction=direction, batched=batched, owner=self, version=self._version, recurrence=rec)
         return self._user_state(h_new, c_new, batched), tape
 
     def backward(self, tape: Tape, dnew_state: Any) -> Tuple[Any, Any, Dict[str, Any]]:
@@ -247,10 +275,10 @@ class TrainableCell:
         (dh_name, dh), dc_part = self._split_state(dnew_state, "dnew_state")
         dh = self._hidden(dh_name, dh, batch, tape.batched)
         dc = self._hidden(dc_part[0], dc_part[1], batch, tape.batched) if dc_part else None
-        p = self._params
-        grads, dx, dh0, dc0 = backward_direction(self._cell_recurrence(), Weights.of(p), tape.direction, None, dh, dc)
+        rec = tape.recurrence
+        grads, dx, dh0, dc0 = backward_direction(rec, rec.weights_of(self._params), tape.direction, None, dh, dc)
         dx = dx[0] if tape.batched else dx[0, 0]
-        return dx, self._user_state(dh0, dc0, tape.batched), grads
+        return dx, self._user_state(dh0, dc0, tape.batched), {k: grads[k] for k in self._params}
 
     def _user_state(self, h, c, batched):
         if not batched:

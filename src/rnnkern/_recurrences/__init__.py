@@ -8,7 +8,9 @@
 - ``projection``: the LSTM's ``proj_size`` around the LSTM recurrence;
 - ``sequence``: unrolling a direction over time (the input projection in chunks, packed lengths);
 - ``bptt``: the training forward of a direction and backpropagation through time;
-- ``dropout``: dropout between layers; ``ieee``: NaN from infinities without NumPy's warning.
+- ``dropout``: dropout between layers; ``ieee``: NaN from infinities without NumPy's warning;
+- ``layernorm_math`` / ``layernorm``: the layer-normalised LSTM and GRU (Haste's, with zoneout): the step
+  API's types, the input side's row LayerNorm, and their recurrences on the hooks of ``cells._Recurrence``.
 
 The backends (``rnnkern._backend``) supply the arrays, the GEMMs and the fused steps.
 """

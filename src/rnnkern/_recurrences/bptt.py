@@ -13,28 +13,14 @@ the direction's ``Weights``; each step's backward gets one ``StepGrad`` (_recurr
 from typing import Any, NamedTuple, Optional
 
 from .ieee import nan_from_inf_expected
-from .cells import StepGrad
-from .sequence import project_inputs
-
-
-class Weights(NamedTuple):
-    """One layer and direction's weights; the biases None without bias."""
-    w_ih: Any
-    w_hh: Any
-    b_ih: Optional[Any] = None
-    b_hh: Optional[Any] = None
-
-    @classmethod
-    def of(cls, params):
-        """From a dict keyed weight_ih, weight_hh (and bias_ih, bias_hh)."""
-        return cls(params["weight_ih"], params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
+from .cells import StepGrad, Weights  # noqa: F401 (Weights is re-exported)
 
 
 class DirectionTape(NamedTuple):
     """What one direction's forward keeps for its backward."""
     x: Any  # (T, B, I) the direction's input
     y: Any  # (T, B, P) its output
-    saved: dict  # rec.saved_widths arrays (T, B, width*H)
+    saved: dict  # rec.saved_arrays: (T, B, columns) each
     h0: Any  # (B, P)
     c0: Optional[Any]  # (B, H), the LSTM's
     active: Any  # the sequences running at each step
@@ -44,12 +30,11 @@ class DirectionTape(NamedTuple):
 @nan_from_inf_expected
 def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
     """Run one direction, writing h into ``out`` (T, B, H). Returns (DirectionTape, h_n, c_n); its
-    ``saved`` holds ``rec.saved_widths`` arrays of shape (T, B, width*H): the gates per step."""
-    bk, H, w_hh = rec.backend, rec.hidden_size, weights.w_hh
+    ``saved`` holds ``rec.saved_arrays`` (T, B, columns): the gates per step."""
+    w_hh = weights.w_hh
     T, B = x.shape[:2]
-    gx_bias, b_hn = rec.fold_bias(weights.b_ih, weights.b_hh)
-    gx = project_inputs(bk, x, weights.w_ih, gx_bias, batch_first=False)
-    saved = {name: bk.zeros((T, B, width * H), x.dtype) for name, width in rec.saved_widths.items()}
+    saved = rec.saved_arrays(T, B, x.dtype)
+    gx, b_hn = rec.train_inputs(x, weights, saved)
     h = h0.copy()
     c = c0.copy() if c0 is not None else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -96,6 +81,8 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     dh_steps = bk.zeros((T, B, P), x.dtype) if rec.keeps_dh else None
     dh_buffer = bk.empty((B, P), x.dtype) if dh_steps is None else None
     dc_rec = dc_n.copy() if c0 is not None else None
+    scratch = rec.backward_arrays(T, B, x.dtype)
+    rows = {**saved, **scratch}
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
         n = int(active[t])
         if n == 0:
@@ -109,16 +96,16 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
         else:
             xp.add(dy[t, :n], dh_rec[:n], out=dh[:n])
         dc = None if dc_rec is None else dc_rec[:n]
-        rec.backward_step(StepGrad(saved={k: v[t, :n] for k, v in saved.items()}, h_prev=hprev[t, :n],
+        rec.backward_step(StepGrad(saved={k: v[t, :n] for k, v in rows.items()}, h_prev=hprev[t, :n],
                                    c_prev=None if cprev is None else cprev[:n], h=y[t, :n], dh=dh[:n], dc=dc,
                                    w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
                                    dc_prev_out=dc))
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
-    grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
-    for rows, inputs in rec.hh_inputs(hprev, saved):
-        grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, P))
+    grads = {"weight_ih": None, "weight_hh": bk.empty(w_hh.shape, x.dtype)}
+    for block, inputs in rec.hh_inputs(hprev, saved):
+        grads["weight_hh"][block] = xp.matmul(dgh2[:, block].T, inputs.reshape(T * B, P))
     grads.update(rec.output_weight_grads(dh_steps, saved))
-    if weights.b_ih is not None:
-        grads["bias_ih"], grads["bias_hh"] = dgx2.sum(axis=0), dgh2.sum(axis=0)
-    dx = xp.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])
+    dproj = rec.parameter_grads(grads, dgx2, dgh2, rows, weights)  # the biases (and norms); d(x W_ih^T)
+    grads["weight_ih"] = xp.matmul(dproj.T, x.reshape(T * B, x.shape[-1]))
+    dx = xp.matmul(dproj, w_ih).reshape(T, B, w_ih.shape[1])
     return grads, dx, dh_rec, dc_rec

@@ -19,9 +19,30 @@ dW_hh; the same array as dgx except in the GRU with linear_before_reset=True).
 
 The LSTM with peepholes is bound to its direction's ``weight_p`` (3*H,), made per call (as the
 projection is), and accumulates its gradient step by step (``output_weight_grads`` returns it).
+
+Training's hooks, which the layer-normalised cells (layernorm.py) override: ``weights_of`` (the
+Weights a direction runs with), ``saved_arrays`` (the tape's per-step arrays), ``train_inputs`` (the
+input projection of every step), ``backward_arrays`` (per-step outputs of the backward steps beside
+dgx and dgh) and ``parameter_grads`` (the sums over (t, b) after the time loop: the biases; it returns
+the gradient of x @ W_ih^T). A training forward keeps its recurrence on the tape for backward.
 """
 
 from typing import Any, NamedTuple, Optional
+
+from .sequence import project_inputs
+
+
+class Weights(NamedTuple):
+    """One layer and direction's weights; the biases None without bias."""
+    w_ih: Any
+    w_hh: Any
+    b_ih: Optional[Any] = None
+    b_hh: Optional[Any] = None
+
+    @classmethod
+    def of(cls, params):
+        """From a dict keyed weight_ih, weight_hh (and bias_ih, bias_hh)."""
+        return cls(params["weight_ih"], params["weight_hh"], params.get("bias_ih"), params.get("bias_hh"))
 
 
 class StepGrad(NamedTuple):
@@ -68,6 +89,33 @@ class _Recurrence:
     def output_weight_grads(self, dh_steps, saved):
         """Gradients of weights applied after the step (the LSTM's projection), from dh of every step."""
         return {}
+
+    # --- what training keeps, and the gradients summed after the time loop (bptt.py) ----------
+    def weights_of(self, params):
+        """The ``Weights`` the recurrence runs with, from the direction's parameters (keyed without suffix)."""
+        return Weights.of(params)
+
+    def saved_arrays(self, steps, batch, dtype):
+        """The tape's per-step arrays, (T, B, columns) each: ``saved_widths`` (in units of H), zeros."""
+        H, zeros = self.hidden_size, self.backend.zeros
+        return {name: zeros((steps, batch, width * H), dtype) for name, width in self.saved_widths.items()}
+
+    def train_inputs(self, x, weights, saved):
+        """(gx of every step, b_hn) for training: the input projection of ``x`` (T, B, I)."""
+        gx_bias, b_hn = self.fold_bias(weights.b_ih, weights.b_hh)
+        return project_inputs(self.backend, x, weights.w_ih, gx_bias, batch_first=False), b_hn
+
+    def backward_arrays(self, steps, batch, dtype):
+        """Arrays (T, B, columns) that the backward steps fill beside dgx and dgh (in ``StepGrad.saved``)."""
+        return {}
+
+    def parameter_grads(self, grads, dgx, dgh, arrays, weights):
+        """After the time loop: adds the gradients summed over (t, b) beyond the GEMMs' (the biases)
+        to ``grads`` and returns the gradient of x @ W_ih^T (T*B, G*H), from which dx and dW_ih
+        follow. ``dgx``, ``dgh`` (T*B, G*H); ``arrays``: the tape's saved and the backward's arrays."""
+        if weights.b_ih is not None:
+            grads["bias_ih"], grads["bias_hh"] = dgx.sum(axis=0), dgh.sum(axis=0)
+        return dgx
 
 
 class RNNRecurrence(_Recurrence):

@@ -11,6 +11,7 @@ no per-sequence Python work.
 import numpy as np
 
 from .ieee import nan_from_inf_expected
+from .layernorm_math import layer_norm_rows
 
 
 # Rows (time steps x batch) of one chunk of the input projection: large enough that the GEMM runs at
@@ -26,10 +27,12 @@ class InputProjection:
     ``gx[t]`` and ``gx[t, :n]`` are views valid until a step of another chunk is asked for, which is
     how the recurrence uses them (in either direction). ``x`` is contiguous in the caller's layout;
     with batch_first a chunk is a transposed view of a (B, steps, G*H) block, so no layout copy is
-    made of the output."""
+    made of the output. With ``norm`` (gamma, (G*H,)), gx = LN(x @ W_ih^T; gamma) + bias: the
+    layer-normalised cells' input side (layernorm_math.py)."""
 
-    def __init__(self, backend, x, w_ih, bias, batch_first):
+    def __init__(self, backend, x, w_ih, bias, batch_first, norm=None):
         self.backend, self.x, self.w_ih, self.bias, self.batch_first = backend, x, w_ih, bias, batch_first
+        self.norm = norm
         B, T = x.shape[:2] if batch_first else x.shape[1::-1]
         self.shape, self.dtype = (T, B, w_ih.shape[0]), x.dtype
         chunks = max(1, -(-T * B // CHUNK_ROWS))
@@ -50,7 +53,9 @@ class InputProjection:
         x = x[:, start:stop] if self.batch_first else x[start:stop]
         rows = x.shape[0] * x.shape[1]
         gx = xp.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T, out=self._buffer[:rows])
-        if self.bias is not None:
+        if self.norm is not None:
+            layer_norm_rows(xp, gx, self.norm, self.bias)
+        elif self.bias is not None:
             gx += self.bias
         if self.batch_first:
             return gx.reshape(B, stop - start, G).transpose(1, 0, 2)
@@ -62,9 +67,9 @@ class InputProjection:
         return block[(t - start,) + rest]
 
 
-def project_inputs(backend, x, w_ih, gx_bias, batch_first):
+def project_inputs(backend, x, w_ih, gx_bias, batch_first, norm=None):
     """The input projection of every time step, computed lazily in chunks (see InputProjection)."""
-    return InputProjection(backend, x, w_ih, gx_bias, batch_first)
+    return InputProjection(backend, x, w_ih, gx_bias, batch_first, norm)
 
 
 @nan_from_inf_expected

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..host import to_host
 from .grad import NumpyGradSteps, blocks, clipped
+from .lnsteps import NumpyLayerNormSteps
 
 
 # NumPy's float32 tanh costs about twice its exp on AVX2 machines (and float64's tanh is scalar),
@@ -99,7 +100,7 @@ def _lstm_activations_(gates, hidden_size):
     np.subtract(g, 1, out=g)
 
 
-class NumpyBackend(NumpyGradSteps):
+class NumpyBackend(NumpyGradSteps, NumpyLayerNormSteps):
     """NumPy on the host. After each forward step the gates (i, f, g, o; r, z, n) are left in ``gh``
     in gate form, which is what training saves."""
 
