@@ -203,6 +203,30 @@ def run_backward(backend, xp, cell, values, saved, kind, dtype, layout=contiguou
     return {k: np.asarray(backend.to_numpy(v)).astype(np.float64) for k, v in out.items()}
 
 
+SHAPES = [(4, 8), (1, 1), (3, 33)]
+
+
+def check_backend(backend, xp, cell, kind, dtype, layout, tol, shapes=SHAPES):
+    """``backend``'s forward (inference and training, saved arrays included) and backward of ``cell`` with
+    zoneout ``kind`` against the transcription, on each shape, with and without outputs aliasing their
+    inputs (h_out = h_prev, c_out = c_prev, dc_prev_out = dc)."""
+    for shape in shapes:
+        v = draw(cell, *shape, np.random.default_rng(shape[0] * 100 + shape[1]))
+        # the reference computes on the values the kernel sees (cast to dtype)
+        v = {k: x.astype(dtype).astype(np.float64) for k, x in v.items()}
+        expected = FORWARD[cell](v, kind)
+        for alias in (False, True):
+            for train in (False, True):
+                what = f"{cell} {kind} {dtype} {shape} alias={alias} train={train}"
+                got = run_forward(backend, xp, cell, v, kind, dtype, layout, alias, train)
+                check_close(got, expected, tol, what)
+            saved = {k: expected[k].astype(dtype).astype(np.float64) for k in ("gates", "hh_hat", "c_hat", "rstd")
+                     if k in expected}
+            want = BACKWARD[cell](v, saved, kind)
+            got = run_backward(backend, xp, cell, v, saved, kind, dtype, layout, alias)
+            check_close(got, want, tol, f"{cell} backward {kind} {dtype} {shape} alias={alias}")
+
+
 def check_close(got, expected, tol, what):
     """|got - expected| <= tol * (1 + |expected|) per element, and every element finite."""
     for key in got:
