@@ -63,6 +63,13 @@ def grad_means(dy, gamma, hat):
 
 
 @inline
+def normalise(x, mean, rstd, out):
+    """out = (x - mean)*rstd over a row."""
+    for j in range(x.shape[0]):
+        out[j] = (x[j] - mean) * rstd
+
+
+@inline
 def norm_backward(dy, gamma, hat, rstd, dx):
     """dx = rstd*(d - mean(d) - hat*mean(d*hat)), d = dy*gamma: the gradient of LN's input."""
     m1, m2 = grad_means(dy, gamma, hat)
@@ -99,28 +106,33 @@ def _lnlstm_rows(gx, gh, c_prev, h_prev, gamma_hh, gamma_c, beta_c, prob, mask, 
     m_i, m_f, m_g, m_o = gamma_hh[:H], gamma_hh[H:2 * H], gamma_hh[2 * H:3 * H], gamma_hh[3 * H:]
     for b in range(h_out.shape[0]):
         mean, r = row_stats(gh[b])
+        if train:  # hh_hat first, in a loop of its own: with the gates' stores too, the main loop would
+            normalise(gh[b], mean, r, hh_hat[b])  # need more overlap checks than LLVM makes, and run scalar
         xi, xf, xg, xo = gx[b, :H], gx[b, H:2 * H], gx[b, 2 * H:3 * H], gx[b, 3 * H:]
         si, sf, sg, so = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:3 * H], gh[b, 3 * H:]
         ti, tf, tg, to = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:3 * H], gates[b, 3 * H:]
         ni, nf, ng, no = hh_hat[b, :H], hh_hat[b, H:2 * H], hh_hat[b, 2 * H:3 * H], hh_hat[b, 3 * H:]
         cp, co = c_prev[b], c_out[b]
         for j in range(H):
-            hi, hf, hg, ho = (si[j] - mean) * r, (sf[j] - mean) * r, (sg[j] - mean) * r, (so[j] - mean) * r
+            if train:
+                hi, hf, hg, ho = ni[j], nf[j], ng[j], no[j]
+            else:
+                hi, hf, hg, ho = (si[j] - mean) * r, (sf[j] - mean) * r, (sg[j] - mean) * r, (so[j] - mean) * r
             i = sigmoid(xi[j] + m_i[j] * hi)
             f = sigmoid(xf[j] + m_f[j] * hf)
             g = tanh(xg[j] + m_g[j] * hg)
             o = sigmoid(xo[j] + m_o[j] * ho)
             co[j] = f * cp[j] + i * g
-            so[j] = o  # gh is scratch: o waits there for the c-norm
             if train:
                 ti[j], tf[j], tg[j], to[j] = i, f, g, o
-                ni[j], nf[j], ng[j], no[j] = hi, hf, hg, ho
+            else:
+                so[j] = o  # gh is scratch: o waits there for the c-norm
         mean_c, r_c = row_stats(co)
         hp, hb, kb, chb = h_prev[b], h_out[b], mask[b], c_hat[b]
         p, q = like(r_c, prob), like(r_c, 1.0 - prob)
         for j in range(H):
             ch = (co[j] - mean_c) * r_c
-            h_new = so[j] * tanh(gamma_c[j] * ch + beta_c[j])
+            h_new = (to[j] if train else so[j]) * tanh(gamma_c[j] * ch + beta_c[j])
             hb[j] = zoneout(zo, h_new, hp, kb, j, p, q)
             if train:
                 chb[j] = ch
@@ -229,6 +241,8 @@ def _lngru_rows(gx, gh, h_prev, gamma_hh, b_hh, prob, mask, h_out, gates, hh_hat
     b_r, b_z, b_n = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
     for b in range(h_out.shape[0]):
         mean, rs = row_stats(gh[b])
+        if train:  # hh_hat in a loop of its own, as in _lnlstm_rows
+            normalise(gh[b], mean, rs, hh_hat[b])
         xr, xz, xn = gx[b, :H], gx[b, H:2 * H], gx[b, 2 * H:]
         sr, sz, sn = gh[b, :H], gh[b, H:2 * H], gh[b, 2 * H:]
         tr, tz, tn = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:]
@@ -236,7 +250,10 @@ def _lngru_rows(gx, gh, h_prev, gamma_hh, b_hh, prob, mask, h_out, gates, hh_hat
         hp, hb, kb = h_prev[b], h_out[b], mask[b]
         p, q = like(rs, prob), like(rs, 1.0 - prob)
         for j in range(H):
-            hr, hz, hn = (sr[j] - mean) * rs, (sz[j] - mean) * rs, (sn[j] - mean) * rs
+            if train:
+                hr, hz, hn = nr[j], nz[j], nn[j]
+            else:
+                hr, hz, hn = (sr[j] - mean) * rs, (sz[j] - mean) * rs, (sn[j] - mean) * rs
             r = sigmoid(xr[j] + (m_r[j] * hr + b_r[j]))
             z = sigmoid(xz[j] + (m_z[j] * hz + b_z[j]))
             n = tanh(xn[j] + r * (m_n[j] * hn + b_n[j]))
@@ -244,7 +261,6 @@ def _lngru_rows(gx, gh, h_prev, gamma_hh, b_hh, prob, mask, h_out, gates, hh_hat
             hb[j] = zoneout(zo, h_new, hp, kb, j, p, q)
             if train:
                 tr[j], tz[j], tn[j] = r, z, n
-                nr[j], nz[j], nn[j] = hr, hz, hn
         if train:
             rstd[b, 0] = rs
 
