@@ -80,7 +80,8 @@ def main():
                 times[name].append(got[name])
             ratios.append(got["ln"] / got["plain"])
         med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
-        print(f"  {label:16s} plain {med['plain']:8.1f} us   LN {med['ln']:8.1f} us   LN/plain {statistics.median(ratios):.2f}")
+        print(f"  {label:16s} plain {med['plain']:8.1f} us   LN {med['ln']:8.1f} us   "
+              f"LN/plain {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

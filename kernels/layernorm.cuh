@@ -109,7 +109,8 @@ struct rk_host_group {
 
 // Run body(group) for every thread of every row group a CUDA launch of grid x block would have
 // (warp: block/32 groups of 32 per block; else one group per block), one group at a time.
-inline void rk_host_launch(long long grid, int block, bool warp, const std::function<void(const rk_host_group&)>& body) {
+inline void rk_host_launch(long long grid, int block, bool warp,
+                           const std::function<void(const rk_host_group&)>& body) {
   const int size = warp ? 32 : block;
   const long long groups = warp ? grid * (block / 32) : grid;
   for (long long first = 0; first < groups; ++first) {

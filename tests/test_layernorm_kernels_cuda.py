@@ -97,6 +97,9 @@ def test_host_ln_rejects_bad_arrays(ln_host):
         backend.lngru_step(v["gx"][:, :8], v["gh"], v["h_prev"], norms, None, h)
     with pytest.raises(ValueError, match="lngru_step: h_prev must have contiguous columns"):
         backend.lngru_step(v["gx"], v["gh"], np.zeros((2, 6))[:, ::2], norms, None, h)
+    with pytest.raises(ValueError, match=r"lngru_step_train with zoneout 'none' needs rstd, got None"):
+        saved = {"gates": np.zeros((2, 9)), "hh_hat": np.zeros((2, 9))}  # training, rstd forgotten
+        backend.lngru_step(v["gx"], v["gh"], v["h_prev"], norms, None, h, saved)
     with pytest.raises(ValueError, match="dh_direct_out must be a .B, H. array with zoneout.*got None"):
         s = ref.lnlstm_forward(ref.draw("lstm", 2, 3, np.random.default_rng(1)), "mask")
         backend.lnlstm_backward(s, h, h, h, ref.LNLSTMNorms(np.ones(12), np.ones(3), np.zeros(3)),

@@ -201,7 +201,7 @@ class CupyBackend:
 
     def _ln_launch(self, op, zoneout, prob, arrays):
         """Check the arrays (a raw kernel takes bare pointers) and launch op's entry for this zoneout and size."""
-        B, H, dtype, args = _ln.launch_args(op, arrays, prob, self.xp)
+        B, H, dtype, args = _ln.launch_args(op, zoneout, arrays, prob, self.xp)
         grid, block, group = _ln.launch_shape(B, H)
         name = _ln.symbol(op, zoneout, group, dtype)
         kernel = self._ln_ready.get(name)

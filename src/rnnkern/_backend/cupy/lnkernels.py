@@ -117,8 +117,9 @@ def _call(op, zoneout, group_type):
 def _entry(op, zoneout, group, dtype, target):
     name, params = symbol(op, zoneout, group, dtype), _params(spec(op))
     if target == "cuda":
+        group_type = f"rk_cuda_group<{GROUPS[group]}>"
         return (f'extern "C" __global__ void {name}({params}) {{\n'
-                f"  const rk_cuda_group<{GROUPS[group]}> g;\n  {_call(op, zoneout, f'rk_cuda_group<{GROUPS[group]}>')}\n}}\n")
+                f"  const {group_type} g;\n  {_call(op, zoneout, group_type)}\n}}\n")
     return (f'extern "C" void {name}(long long grid, int block, {params}) {{\n'
             f"  rk_host_launch(grid, block, {GROUPS[group]}, [&](const rk_host_group& g) {{\n"
             f"    {_call(op, zoneout, 'rk_host_group')}\n  }});\n}}\n")
@@ -159,11 +160,21 @@ def _width(name, G, H):
     return G * H if name in _GATE_WIDE else H
 
 
-def launch_args(op, arrays, prob, xp):
+def unused(op, zoneout):
+    """The parameters op's entry for ``zoneout`` never reads or writes: they may be None (a stand-in is passed)."""
+    names = set() if zoneout == "mask" else {"mask"}
+    if zoneout == "none" and op.startswith("lnlstm"):
+        names.add("h_prev" if op != "lnlstm_backward" else "dh_direct")
+    if op in ("lnlstm_step", "lngru_step"):
+        names |= {"gates", "hh_hat", "c_hat", "rstd"}
+    return names
+
+
+def launch_args(op, zoneout, arrays, prob, xp):
     """(B, H, dtype, the kernel's argument tuple) from ``arrays`` (name -> array of op's parameters; None
     for what the variant does not use, which gets a stand-in), or a TypeError / ValueError naming the
     array: a raw kernel takes pointers, so a wrong dtype, shape or column stride must never reach it."""
-    s = spec(op)
+    s, optional = spec(op), unused(op, zoneout)
     first = arrays["h_out"] if arrays.get("h_out") is not None else arrays["dh"]
     B, H = first.shape
     G = 4 if op.startswith("lnlstm") else 3
@@ -174,6 +185,8 @@ def launch_args(op, arrays, prob, xp):
             args.append(np.float64(prob))
             continue
         a = arrays.get(name)
+        if a is None and name not in optional:
+            raise ValueError(f"{op} with zoneout {zoneout!r} needs {name}, got None")
         a = stand_in if a is None else a
         shape = (G * H if name == "gamma_hh" or name == "b_hh" else H,) if kind == "vec" else (B, _width(name, G, H))
         if not isinstance(a, xp.ndarray) or a.dtype != dtype:
