@@ -123,3 +123,26 @@ def test_cli_compile_kernels_includes_layernorm(monkeypatch, capsys):
     assert main(["info", "--compile-kernels", "--arch", "sm_80"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("rnnkern_ln")]
     assert len(lines) == len(_ln.LN_OPS) * 3 * len(NVRTC_MAJORS) and all(line.endswith(": ok") for line in lines)
+
+
+# --- on a GPU (``pytest -m gpu``; skipped, with the reason, where none is usable) --------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("launch", list(LAUNCHES))
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("kind", ref.ZONEOUTS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gpu_ln_kernels_match_reference(monkeypatch, cell, kind, dtype, launch):
+    """The same checks as the host build's, with CuPy's RawModule on the device: the real shuffles,
+    shared memory and float16 conversions."""
+    from conftest import GPU_REASON
+
+    if GPU_REASON is not None:
+        pytest.skip(f"no usable GPU: {GPU_REASON}")
+    import cupy
+    from rnnkern._backend import get_backend
+
+    if LAUNCHES[launch] is not None:
+        monkeypatch.setattr(_ln, "launch_shape", LAUNCHES[launch])
+    for layout in ref.LAYOUTS.values():
+        ref.check_backend(get_backend("gpu"), cupy, cell, kind, dtype, layout, TOL[dtype],
+                          ref.SHAPES + [(70, 300), (5, 1100)])
