@@ -13,6 +13,7 @@ import pytest
 
 import kernel_host
 import ln_reference as ref
+from conftest import requires_gpu
 from rnnkern._backend.cupy import lnkernels as _ln, nvrtc as _nvrtc
 from rnnkern.cli import main
 
@@ -127,6 +128,7 @@ def test_cli_compile_kernels_includes_layernorm(monkeypatch, capsys):
 
 # --- on a GPU (``pytest -m gpu``; skipped, with the reason, where none is usable) --------------------------
 @pytest.mark.gpu
+@requires_gpu
 @pytest.mark.parametrize("launch", list(LAUNCHES))
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("kind", ref.ZONEOUTS)
@@ -134,10 +136,6 @@ def test_cli_compile_kernels_includes_layernorm(monkeypatch, capsys):
 def test_gpu_ln_kernels_match_reference(monkeypatch, cell, kind, dtype, launch):
     """The same checks as the host build's, with CuPy's RawModule on the device: the real shuffles,
     shared memory and float16 conversions."""
-    from conftest import GPU_REASON
-
-    if GPU_REASON is not None:
-        pytest.skip(f"no usable GPU: {GPU_REASON}")
     import cupy
     from rnnkern._backend import get_backend
 
