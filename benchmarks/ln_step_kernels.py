@@ -4,7 +4,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/ln_step_kernels.py [--batch 64] [--hidden 512]
 
 Pairs: lstm_step vs lnlstm_step (inference, no zoneout), the training steps, the backwards, and the
-GRU's. Each round times ``calls`` calls of A and of B (the order alternating by round); prints the
+GRU's; the compiled time loops (T=100, with the GEMMs) where NumPy's BLAS allows. Each round times ``calls`` calls of A and of B (the order alternating by round); prints the
 median time per call of each and the median of the per-round ratios B/A.
 """
 
@@ -37,7 +37,18 @@ def _pairs(B, H, dtype, zoneout):
     s3 = {"gates": gates3.copy(), "hh_hat": a(B, 3 * H), "rstd": np.ones((B, 1), dtype)}
     direct = a(B, H) if zoneout else None
     b_hn = a(H)
-    return {
+    loops = {}
+    from rnnkern._backend.numba import blas, lnsteps, steps
+    if blas.AVAILABLE:  # the compiled time loops, T=100 (inference; zoneout: the blend)
+        T, prob = 100, 0.1 if zoneout else 0.0
+        gxs4, gxs3, out = a(T, B, 4 * H), a(T, B, 3 * H), np.empty((T, B, H), dtype)
+        w4, w3 = (a(H, 4 * H) * 0.05), (a(H, 3 * H) * 0.05)
+        loops = {
+            "lstm loop T=100": (lambda: steps.lstm_loop(gxs4, w4, h0, c0, c1, np.zeros(1, dtype), out, False, gh4),
+                                lambda: lnsteps.lnlstm_loop(gxs4, w4, h0, c0, c1, *norms, prob, out, False, gh4)),
+            "gru loop T=100": (lambda: steps.gru_loop(gxs3, w3, b_hn, h0, out, False, gh3),
+                               lambda: lnsteps.lngru_loop(gxs3, w3, h0, *gnorms, prob, out, False, gh3))}
+    return loops | {
         "lstm step": (lambda: be.lstm_step(lstm, gx4, gh4, c0, None, h1, c1),
                       lambda: be.lnlstm_step(gx4, gh4, c0, h0, norms, zone, h1, c1)),
         "lstm train step": (lambda: be.lstm_step(lstm, gx4, gh4, c0, None, h1, c1, True),

@@ -109,3 +109,41 @@ def test_numba_lnlstm_backward_needs_dh_direct_with_zoneout():
                                 ref.LNLSTMNorms(v["gamma_hh"], v["gamma_c"], v["beta_c"]),
                                 ref.Zoneout(ref.PROB, v["mask"]), np.empty((2, 12)), np.empty((2, 12)),
                                 np.empty((2, 3)), None, np.empty((2, 3)))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("kind", ["none", "blend"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_numba_ln_time_loops_match_steps(numba_backend, cell, kind, reverse):
+    """lnsteps' compiled inference loops (GEMM and step per time step) against the step API driven from
+    Python, float32 and float64, T=5, batch 3 and 1."""
+    from rnnkern._backend.numba import blas, lnsteps
+
+    if not blas.AVAILABLE:
+        pytest.skip("NumPy's BLAS is not scipy-openblas64: no compiled time loop")
+    for dtype, (B, H) in [("float64", (3, 7)), ("float32", (1, 5))]:
+        rng = np.random.default_rng(B)
+        G, T = ref.GATES[cell] * H, 5
+        v = ref.draw(cell, B, H, rng)
+        v = {k: x.astype(dtype) for k, x in v.items()}
+        gx, w_t = rng.standard_normal((T, B, G)).astype(dtype), (rng.standard_normal((H, G)) * 0.4).astype(dtype)
+        prob = ref.PROB if kind == "blend" else 0.0
+        zone = ref.Zoneout(prob, None)
+        h, c, want = v["h_prev"].copy(), v.get("c_prev", v["h_prev"]).copy(), np.empty((T, B, H), dtype)
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            gh = h @ w_t
+            if cell == "lstm":
+                numba_backend.lnlstm_step(gx[t], gh, c, h, ref.LNLSTMNorms(v["gamma_hh"], v["gamma_c"], v["beta_c"]),
+                                          zone, want[t], c)
+            else:
+                numba_backend.lngru_step(gx[t], gh, h, ref.LNGRUNorms(v["gamma_hh"], v["b_hh"]), zone, want[t])
+            h = want[t]
+        out, gh = np.full((T, B, H), np.nan, dtype), np.empty((B, G), dtype)
+        if cell == "lstm":
+            c_loop = v["c_prev"].copy()
+            lnsteps.lnlstm_loop(gx, w_t, v["h_prev"], c_loop, np.empty_like(c_loop), v["gamma_hh"], v["gamma_c"],
+                                v["beta_c"], prob, out, reverse, gh)
+            np.testing.assert_allclose(c_loop, c, rtol=TOL[dtype], atol=TOL[dtype])
+        else:
+            lnsteps.lngru_loop(gx, w_t, v["h_prev"], v["gamma_hh"], v["b_hh"], prob, out, reverse, gh)
+        np.testing.assert_allclose(out, want, rtol=TOL[dtype], atol=TOL[dtype])

@@ -24,6 +24,7 @@ a bigger buffer (numba reads the row stride from each array).
 import numpy as np
 from numba import njit
 
+from .blas import matmul_into
 from .scalar import FASTMATH, JIT, ONE, like, sigmoid, tanh
 from ..._recurrences.layernorm_math import EPS
 
@@ -336,3 +337,39 @@ def lngru_backward_blend(gates, hh_hat, rstd, h_prev, dh, gamma_hh, b_hh, prob, 
 @njit(**JIT)
 def lngru_backward_mask(gates, hh_hat, rstd, h_prev, dh, gamma_hh, b_hh, mask, dgx, dghn, dgh, dh_direct):
     _lngru_back_rows(gates, hh_hat, rstd, h_prev, dh, gamma_hh, b_hh, 0.0, mask, dgx, dghn, dgh, dh_direct, MASK)
+
+
+# --- whole time loops (inference), as steps.py's: the recurrent GEMM and the step, no Python between -----
+# For small batches, where the Python of a step costs as much as its GEMM. ``w_t`` is W_hh^T (H, G*H);
+# zoneout is none or the inference blend (prob > 0), chosen once per step, not per element. The LSTM's
+# cell state alternates between ``c`` and ``c_spare`` and ends in ``c`` (steps.lstm_loop says why).
+@njit(**JIT)
+def lnlstm_loop(gx, w_t, h_prev, c, c_spare, gamma_hh, gamma_c, beta_c, prob, out, reverse, gh):
+    T = gx.shape[0]
+    c_prev, c_next = c, c_spare
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        if prob > 0.0:
+            _lnlstm_rows(gx[t], gh, c_prev, h_prev, gamma_hh, gamma_c, beta_c, prob, out[t], out[t], c_next,
+                         gh, gh, c_next, gh, BLEND, False)
+        else:
+            _lnlstm_rows(gx[t], gh, c_prev, h_prev, gamma_hh, gamma_c, beta_c, 0.0, out[t], out[t], c_next,
+                         gh, gh, c_next, gh, NONE, False)
+        h_prev = out[t]
+        c_prev, c_next = c_next, c_prev
+    if T % 2:
+        c[...] = c_prev
+
+
+@njit(**JIT)
+def lngru_loop(gx, w_t, h_prev, gamma_hh, b_hh, prob, out, reverse, gh):
+    T = gx.shape[0]
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        matmul_into(h_prev, w_t, gh)
+        if prob > 0.0:
+            _lngru_rows(gx[t], gh, h_prev, gamma_hh, b_hh, prob, out[t], out[t], gh, gh, gh, BLEND, False)
+        else:
+            _lngru_rows(gx[t], gh, h_prev, gamma_hh, b_hh, 0.0, out[t], out[t], gh, gh, gh, NONE, False)
+        h_prev = out[t]
