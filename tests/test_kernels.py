@@ -18,7 +18,7 @@ import kernel_cases
 import kernel_host
 import rnnkern
 from rnnkern import GRUCell, LSTMCell, RNNCell
-from rnnkern._backend.cupy import kernels as _kernels, nvrtc as _nvrtc
+from rnnkern._backend.cupy import kernels as _kernels, lnkernels as _lnkernels, nvrtc as _nvrtc
 from rnnkern._backend.numpy.steps import NumpyBackend
 from rnnkern._recurrences.semantics import default_math
 from rnnkern.cli import main
@@ -44,9 +44,11 @@ CUDA_MAJORS = [pytest.param(m, id=f"cuda{m}", marks=pytest.mark.skipif(
 @pytest.mark.parametrize("major", CUDA_MAJORS)
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("dtype", _kernels.DTYPES)
-@pytest.mark.parametrize("name", list(_kernels.KERNELS))
+@pytest.mark.parametrize("name", list(_kernels.KERNELS) + list(_lnkernels.LN_OPS))
 def test_kernel_compiles_with_nvrtc(name, dtype, arch, major):
-    _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch, major=major)
+    # a LayerNorm op's unit holds its every zoneout variant and row group (cupy/lnkernels.py)
+    units = _lnkernels if name in _lnkernels.LN_OPS else _kernels
+    _nvrtc.compile(units.translation_unit(name, dtype, "cuda"), f"{name}_{dtype}.cu", arch, major=major)
     assert _nvrtc.version(major)[0] == major
 
 
@@ -111,10 +113,11 @@ def test_cli_compile_kernels(capsys):
     assert main(["info", "--compile-kernels", "--arch", "sm_90"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("rnnkern_")]
-    assert len(lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES) * len(NVRTC_MAJORS)
+    kernels = len(_kernels.KERNELS) + len(_lnkernels.LN_OPS)  # the cells' and the LayerNorm cells'
+    assert len(lines) == kernels * len(_kernels.DTYPES) * len(NVRTC_MAJORS)
     assert all(line.endswith(": ok") for line in lines), lines
     for major in NVRTC_MAJORS:  # every kernel x dtype with each NVRTC found
-        assert sum(f" NVRTC {major}." in line for line in lines) == len(_kernels.KERNELS) * len(_kernels.DTYPES)
+        assert sum(f" NVRTC {major}." in line for line in lines) == kernels * len(_kernels.DTYPES)
     assert "all kernels compiled" in out
 
 

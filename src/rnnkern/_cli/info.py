@@ -90,19 +90,30 @@ def compile_kernels(archs, out=print, majors=None):
     failures = 0
     for major in majors:
         nvrtc = "NVRTC " + ".".join(map(str, _nvrtc.version(major)))
-        for name in _kernels.KERNELS:
-            for dtype in _kernels.DTYPES:
-                for arch in archs:
-                    label = f"{_kernels.kernel_name(name, dtype)} {arch} {nvrtc}"
-                    try:
-                        _nvrtc.compile(_kernels.translation_unit(name, dtype, "cuda"),
-                                       f"{_kernels.kernel_name(name, dtype)}_{arch}.cu", arch, major=major)
-                    except _nvrtc.NvrtcCompileError as exc:
-                        failures += 1
-                        out(f"{label}: FAILED\n{exc.log}")
-                    else:
-                        out(f"{label}: ok")
+        for name, dtype, source in _kernel_sources():
+            for arch in archs:
+                label = f"{_kernels.kernel_name(name, dtype)} {arch} {nvrtc}"
+                try:
+                    _nvrtc.compile(source(), f"{_kernels.kernel_name(name, dtype)}_{arch}.cu", arch, major=major)
+                except _nvrtc.NvrtcCompileError as exc:
+                    failures += 1
+                    out(f"{label}: FAILED\n{exc.log}")
+                else:
+                    out(f"{label}: ok")
     return failures
+
+
+def _kernel_sources():
+    """(name, dtype, source()) of every kernel to compile: the cells' ElementwiseKernels, then the
+    LayerNorm cells' raw kernels (one unit per op and dtype, every zoneout variant and row group)."""
+    from .._backend.cupy import kernels as _kernels, lnkernels as _ln
+
+    for name in _kernels.KERNELS:
+        for dtype in _kernels.DTYPES:
+            yield name, dtype, lambda name=name, dtype=dtype: _kernels.translation_unit(name, dtype, "cuda")
+    for op in _ln.LN_OPS:
+        for dtype in _kernels.DTYPES:
+            yield op, dtype, lambda op=op, dtype=dtype: _ln.translation_unit(op, dtype, "cuda")
 
 
 def run(args):

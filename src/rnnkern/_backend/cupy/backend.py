@@ -9,7 +9,7 @@ Semantics and argument conventions are those of ``NumpyBackend`` (see its docstr
 
 import numpy as np
 
-from . import kernels as _kernels
+from . import kernels as _kernels, lnkernels as _ln
 from ..host import detached, device_of, to_host
 
 
@@ -45,7 +45,14 @@ class CupyBackend:
             """The ElementwiseKernel of fused step ``name`` for storage dtype ``dtype`` (a name)."""
             return cupy_module.ElementwiseKernel(**_kernels.elementwise_args(name, dtype))
 
+        @cupy_module.memoize(for_each_device=True)
+        def ln_module(op, dtype):
+            """The RawModule of LayerNorm op ``op`` (every zoneout variant and row group) in ``dtype``."""
+            return cupy_module.RawModule(code=_ln.translation_unit(op, dtype, "cuda"))
+
         self.kernel = kernel
+        self.ln_module = ln_module
+        self._ln_ready = {}  # (symbol) -> the RawModule's function, fetched once
         self._ready = {}  # (op, CellMath, dtype) -> (kernel name, kernel), once a first launch's arguments were checked
 
     # --- arrays ------------------------------------------------------------
@@ -152,6 +159,56 @@ class CupyBackend:
         """linear_before_reset=False, phase 2: dgx_out's r block; d_rh * r added to dh_direct_out (r in gate form)."""
         da_r = _blocks("dgx_out", dgx_out, 3, h_prev.shape[-1])[0]
         self._launch("gru_backward_reset", m, (r, h_prev, d_rh), (da_r, dh_direct_out))
+
+    # --- LayerNorm LSTM and GRU with zoneout (issue 20): raw kernels, one row group per batch row -----
+    # The step API of NumpyBackend's ln* steps; zoneout (none, blend, mask) picks the kernel entry.
+    def lnlstm_step(self, gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None):
+        """v = gx + LN(gh; gamma_hh), the gates, c' into c_out, h' = zoneout(o*tanh(LN(c'))) into h_out;
+        gh is scratch. ``saved`` (training): its gates, hh_hat, c_hat and rstd are filled too."""
+        zo, prob, mask = _ln.zoneout_variant(zoneout)
+        saved = saved or {}
+        self._ln_launch("lnlstm_step_train" if saved else "lnlstm_step", zo, prob, dict(
+            gx=gx, gh=gh, c_prev=c_prev, h_prev=h_prev, mask=mask, gamma_hh=norms.gamma_hh, gamma_c=norms.gamma_c,
+            beta_c=norms.beta_c, h_out=h_out, c_out=c_out, gates=saved.get("gates"), hh_hat=saved.get("hh_hat"),
+            c_hat=saved.get("c_hat"), rstd=saved.get("rstd")))
+
+    def lnlstm_backward(self, saved, c_prev, dh, dc, norms, zoneout, dgx_out, dgh_out, dc_prev_out,
+                        dh_direct_out, dcn_out):
+        zo, prob, mask = _ln.zoneout_variant(zoneout)
+        if zo != "none" and dh_direct_out is None:
+            raise ValueError("dh_direct_out must be a (B, H) array with zoneout (the part of dh that zoneout "
+                             "passes to h_prev), got None")
+        self._ln_launch("lnlstm_backward", zo, prob, dict(
+            gates=saved["gates"], hh_hat=saved["hh_hat"], c_hat=saved["c_hat"], rstd=saved["rstd"], c_prev=c_prev,
+            dh=dh, dc=dc, mask=mask, gamma_hh=norms.gamma_hh, gamma_c=norms.gamma_c, beta_c=norms.beta_c,
+            dgx=dgx_out, dgh=dgh_out, dc_prev=dc_prev_out, dh_direct=dh_direct_out, dcn=dcn_out))
+
+    def lngru_step(self, gx, gh, h_prev, norms, zoneout, h_out, saved=None):
+        """ghn = LN(gh; gamma_hh) + b_hh, r, z, n and h' = zoneout((1-z)*n + z*h_prev) into h_out.
+        ``saved`` (training): its gates, hh_hat and rstd are filled too."""
+        zo, prob, mask = _ln.zoneout_variant(zoneout)
+        saved = saved or {}
+        self._ln_launch("lngru_step_train" if saved else "lngru_step", zo, prob, dict(
+            gx=gx, gh=gh, h_prev=h_prev, mask=mask, gamma_hh=norms.gamma_hh, b_hh=norms.b_hh, h_out=h_out,
+            gates=saved.get("gates"), hh_hat=saved.get("hh_hat"), rstd=saved.get("rstd")))
+
+    def lngru_backward(self, saved, h_prev, dh, norms, zoneout, dgx_out, dghn_out, dgh_out, dh_direct_out):
+        zo, prob, mask = _ln.zoneout_variant(zoneout)
+        self._ln_launch("lngru_backward", zo, prob, dict(
+            gates=saved["gates"], hh_hat=saved["hh_hat"], rstd=saved["rstd"], h_prev=h_prev, dh=dh, mask=mask,
+            gamma_hh=norms.gamma_hh, b_hh=norms.b_hh, dgx=dgx_out, dghn=dghn_out, dgh=dgh_out,
+            dh_direct=dh_direct_out))
+
+    def _ln_launch(self, op, zoneout, prob, arrays):
+        """Check the arrays (a raw kernel takes bare pointers) and launch op's entry for this zoneout and size."""
+        B, H, dtype, args = _ln.launch_args(op, zoneout, arrays, prob, self.xp)
+        grid, block, group = _ln.launch_shape(B, H)
+        name = _ln.symbol(op, zoneout, group, dtype)
+        kernel = self._ln_ready.get(name)
+        if kernel is None:
+            kernel = self._ln_ready[name] = self.ln_module(op, dtype.name).get_function(name)
+        if B and H:
+            kernel((grid,), (block,), args)
 
     def _launch(self, op, m, ins, outs):
         """Run kernel ``op`` at CellMath ``m`` in the outputs' dtype; every array must be a CuPy array of that dtype.

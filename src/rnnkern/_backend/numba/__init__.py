@@ -2,6 +2,7 @@
 
 - ``backend``: ``NumbaBackend``, the step API over the kernels, and the compiled time loop's entry;
 - ``steps``: the one source of every cell's kernels and time loops, options as compile-time constants;
+- ``lnsteps``: the LayerNorm LSTM's and GRU's fused steps (issue 20), zoneout as a compile-time variant;
 - ``options``: the default options compiled into ``steps`` (generated);
 - ``specialise``: ``steps`` for any other CellMath, generated and cached on disk;
 - ``scalar``: vectorisable float32 exp/tanh/sigmoid and the compile-cache decision;

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from . import blas
+from . import blas, lnsteps
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -127,3 +127,63 @@ class NumbaBackend(NumpyBackend):
 
     def gru_backward_reset(self, m, r, h_prev, d_rh, dgx_out, dh_direct_out):
         steps(m).gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
+
+    # --- LayerNorm LSTM and GRU with zoneout (issue 20; the step API of NumpyBackend's ln* steps) ----
+    # One kernel per step (lnsteps); zoneout picks the kernel, compiled with it as a constant.
+    def lnlstm_step(self, gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None):
+        """LN(gh; gamma_hh) + gx, the gates, c' = f*c + i*g into c_out, h' = zoneout(o*tanh(LN(c'))) into
+        h_out; gh is scratch. With ``saved`` (training) also its gates, hh_hat, c_hat and rstd."""
+        zo, arg = _zoneout(zoneout)
+        kernel = _LNLSTM_STEP[zo, saved is not None]
+        ins = (gx, gh, apart(c_prev, c_out)) + (() if zo == lnsteps.NONE else (apart(h_prev, h_out),))
+        train = () if saved is None else (saved["gates"], saved["hh_hat"], saved["c_hat"], saved["rstd"])
+        kernel(*ins, *norms, *arg, h_out, c_out, *train)
+
+    def lnlstm_backward(self, saved, c_prev, dh, dc, norms, zoneout, dgx_out, dgh_out, dc_prev_out,
+                        dh_direct_out, dcn_out):
+        zo, arg = _zoneout(zoneout)
+        direct = _direct_out(zo, dh_direct_out)
+        kernel = _LNLSTM_BACKWARD[zo]
+        kernel(saved["gates"], saved["hh_hat"], saved["c_hat"], saved["rstd"], c_prev,
+               apart(dh, dh_direct_out) if direct else dh, apart(dc, dc_prev_out), *norms, *arg,
+               dgx_out, dgh_out, dc_prev_out, *direct, dcn_out)
+
+    def lngru_step(self, gx, gh, h_prev, norms, zoneout, h_out, saved=None):
+        """ghn = LN(gh; gamma_hh) + b_hh, r, z, n, h' = zoneout((1-z)*n + z*h_prev) into h_out; gh is
+        scratch. With ``saved`` (training) also its gates, hh_hat and rstd."""
+        zo, arg = _zoneout(zoneout)
+        train = () if saved is None else (saved["gates"], saved["hh_hat"], saved["rstd"])
+        _LNGRU_STEP[zo, saved is not None](gx, gh, apart(h_prev, h_out), *norms, *arg, h_out, *train)
+
+    def lngru_backward(self, saved, h_prev, dh, norms, zoneout, dgx_out, dghn_out, dgh_out, dh_direct_out):
+        zo, arg = _zoneout(zoneout)
+        _LNGRU_BACKWARD[zo](saved["gates"], saved["hh_hat"], saved["rstd"], h_prev, apart(dh, dh_direct_out),
+                            *norms, *arg, dgx_out, dghn_out, dgh_out, dh_direct_out)
+
+
+def _zoneout(zoneout):
+    """(variant, the kernel's zoneout argument: () / (prob,) / (mask,)) of a Zoneout (or None)."""
+    if zoneout is None:
+        return lnsteps.NONE, ()
+    if zoneout.mask is not None:
+        return lnsteps.MASK, (zoneout.mask,)
+    return (lnsteps.BLEND, (float(zoneout.prob),)) if zoneout.prob else (lnsteps.NONE, ())
+
+
+def _direct_out(zo, dh_direct_out):
+    """(dh_direct_out,) where zoneout lets part of dh bypass h_new, () where none does."""
+    if zo == lnsteps.NONE:
+        return ()
+    if dh_direct_out is None:
+        raise ValueError("dh_direct_out must be a (B, H) array with zoneout (the part of dh that zoneout "
+                         "passes to h_prev), got None")
+    return (dh_direct_out,)
+
+
+_VARIANTS = {lnsteps.NONE: "", lnsteps.BLEND: "_blend", lnsteps.MASK: "_mask"}
+_LNLSTM_STEP = {(zo, train): getattr(lnsteps, "lnlstm_step" + ("_train" if train else "") + suffix)
+                for zo, suffix in _VARIANTS.items() for train in (False, True)}
+_LNGRU_STEP = {(zo, train): getattr(lnsteps, "lngru_step" + ("_train" if train else "") + suffix)
+               for zo, suffix in _VARIANTS.items() for train in (False, True)}
+_LNLSTM_BACKWARD = {zo: getattr(lnsteps, "lnlstm_backward" + suffix) for zo, suffix in _VARIANTS.items()}
+_LNGRU_BACKWARD = {zo: getattr(lnsteps, "lngru_backward" + suffix) for zo, suffix in _VARIANTS.items()}
