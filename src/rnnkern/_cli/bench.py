@@ -142,8 +142,9 @@ def run(args):
                 verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
                                                 _machine.gemm_library(device, machine)) + tag)
                 if training:
-                    cell_records += _run_cell(cfg, training, args, pause, machine, progress, "training")
-                    verdicts.append(_report.training_verdict(cfg, cell_records[-len(training):]) + tag)
+                    training_records = _run_cell(cfg, training, args, pause, machine, progress, "training")
+                    verdicts.append(_report.training_verdict(cfg, training_records) + tag)
+                    cell_records += training_records
                 records += cell_records
                 if args.json is not None:  # after each cell: a run stopped later keeps what it measured
                     _report.write_json(args.json, records)
