@@ -23,7 +23,8 @@ $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
 		'dask[array]' distributed
 	touch $@
 
-# The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency).
+# The benchmark environment adds PyTorch as a baseline when it can be installed (never a dependency);
+# ONNX Runtime, the other peer `rnnkern bench` times, is already in the test environment above.
 $(VENV)/.bench-installed: $(VENV)/.test-installed
 	$(BIN)/python -m pip install -q torch==2.13.0 \
 		|| echo "PyTorch could not be installed: its baseline will be left out of the benchmark"

@@ -2,6 +2,8 @@
 records, every contender computes the layer's output, and bad arguments fail with a clear message."""
 
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,8 @@ from rnnkern._bench.common import to_host
 TINY = ["--seq-len", "3", "--batch", "2", "--input-size", "4", "--hidden-size", "5", "--repeat", "1", "--pause", "0"]
 FIELDS = {"cell", "device", "dtype", "seq_len", "batch", "input_size", "hidden_size", "num_layers", "variant",
           "median_ms", "min_ms", "max_ms", "gflops", "ratio_to_torch", "fraction_of_bound", "machine"}
-CPU_CONTENDERS = [c for c in CONTENDERS if not c.startswith("torch")]  # PyTorch is optional
+OPTIONAL = ("torch", "torch-cell", "onnxruntime")  # the peers, never dependencies
+CPU_CONTENDERS = [c for c in CONTENDERS if c not in OPTIONAL]
 TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-11, atol=1e-12)}
 
 
@@ -72,7 +75,9 @@ def test_contenders_compute_the_layer_output(cell, num_layers, dtype):
         y = to_host(y)
         assert y.dtype == dtype, name
         np.testing.assert_allclose(y, expected, **TOL[dtype], err_msg=name)
-    assert set(skipped) <= {"torch", "torch-cell"}
+    assert set(skipped) <= set(OPTIONAL)
+    if dtype == "float64":
+        assert "float32 only" in skipped.get("onnxruntime", "float32 only")
 
 
 def test_flops():
@@ -206,7 +211,7 @@ def test_default_run_prints_legend_and_one_verdict_per_cell(tmp_path, capsys):
     assert [line.split(":")[0].strip() for line in verdicts] == ["LSTM", "GRU", "RNN"]
     assert "Variants: rnnkern = the layer" in out and "GEMM share = blas-bound" in out
     records = json.loads(path.read_text())
-    assert {r["variant"] for r in records} <= {"rnnkern", "unfused", "torch", "blas-bound"}  # the quick defaults
+    assert {r["variant"] for r in records} <= {"rnnkern", "unfused", "torch", "onnxruntime", "blas-bound"}  # the defaults
     assert "Threads: " in out
 
 
@@ -215,8 +220,10 @@ def test_full_sweep_runs_every_config_and_contender(capsys):
     assert cli.main(["bench", "--device", "cpu", "--full", "--cell", "rnn", *sizes, "--repeat", "1",
                      "--warmup", "0", "--pause", "0", "--variants", ",".join(CPU_CONTENDERS)]) == 0
     out = capsys.readouterr().out
-    assert out.count("rnn on cpu, float32, T=2 B=2 I=3 H=4") == 3  # default, small, large, sizes overridden
+    assert out.count("rnn on cpu, float32, T=2 B=2 I=3 H=4 layers=1: ") == 3  # default, small, large, sizes overridden
+    assert out.count("rnn on cpu, float32, T=2 B=2 I=3 H=4 layers=1, training: ") == 3  # torch not selected
     assert "RNN: rnnkern takes" in out and "[large]" in out
+    assert "RNN training: rnnkern takes" in out and "(torch autograd not measured) [small]" in out
 
 
 def test_omp_num_threads_is_respected(monkeypatch):
@@ -248,7 +255,7 @@ def test_the_cli_keeps_its_word_variants(capsys):
     add_arguments(parser)
     help_text = " ".join(parser.format_help().split())
     assert ("--variants LIST comma-separated subset of: rnnkern, rnnkern-cell, unfused, article, torch, torch-cell, "
-            "blas-bound (default: rnnkern,unfused,torch,blas-bound; with --full: all)") in help_text
+            "onnxruntime, blas-bound (default: rnnkern,unfused,torch,onnxruntime,blas-bound; with --full: all)") in help_text
     assert "timed rounds per variant" in help_text and "every variant at every configuration" in help_text
     assert parser.parse_args(["--variants", "torch,rnnkern,torch"]).variants == ["rnnkern", "torch"]
     assert bench("--cell", "rnn", "--variants", "rnnkern,unfused") == 0
@@ -256,3 +263,190 @@ def test_the_cli_keeps_its_word_variants(capsys):
     assert "variants in alternation" in captured.out and "\n  variant " in captured.out
     assert "Variants: rnnkern = the layer" in captured.out
     assert "building 2 variant(s)" in captured.err
+
+
+# --- ONNX Runtime: rnnkern's own export, checked, named in the verdict; skipped when absent -------
+VERDICT_RATIO = r"(\d+\.\d\dx (faster|slower) than|as fast as \(within 3% of\))"
+
+
+def _verdicts(out):
+    return out[out.index("Verdict (cpu"):].splitlines()[1:]
+
+
+def test_onnxruntime_runs_the_layers_export(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    path = tmp_path / "bench.json"
+    assert bench("--cell", "gru", "--variants", "rnnkern,onnxruntime,blas-bound", "--json", str(path)) == 0
+    out = capsys.readouterr().out
+    assert "ONNX RT: " in out and "intra-op threads, inter-op 1, sequential" in out
+    assert "\n  onnxruntime " in out and "skipped" not in out
+    [line] = _verdicts(out)
+    assert re.fullmatch(rf"  GRU: rnnkern is {VERDICT_RATIO} ONNX Runtime; its GEMMs alone \(NumPy's \w+\) take "
+                        r"\d\.\d\d of its time", line), line
+    by_name = {r["variant"]: r for r in json.loads(path.read_text())}
+    assert by_name["onnxruntime"]["ratio_to_onnxruntime"] == 1.0
+    assert by_name["rnnkern"]["ratio_to_onnxruntime"] > 0 and by_name["rnnkern"]["mode"] == "forward"
+    assert by_name["rnnkern"]["machine"]["onnxruntime"]["inter_op_threads"] == 1
+
+
+def test_verdict_names_torch_and_onnxruntime(capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    assert bench("--cell", "lstm", "--variants", "rnnkern,torch,onnxruntime") == 0
+    [line] = _verdicts(capsys.readouterr().out)
+    assert re.fullmatch(rf"  LSTM: rnnkern is {VERDICT_RATIO} torch\.nn\.LSTM \([^)]+\) and {VERDICT_RATIO} "
+                        "ONNX Runtime", line), line
+
+
+def test_onnxruntime_output_matches_the_layer():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    for cell, num_layers in (("lstm", 2), ("gru", 1), ("rnn", 1)):
+        cfg = BenchConfig(cell, seq_len=4, batch=1, input_size=3, hidden_size=2, num_layers=num_layers)
+        contenders, skipped = build_contenders(cfg, ("rnnkern", "onnxruntime"))
+        assert not skipped
+        ours, theirs = (to_host(c.fn()) for c in contenders)
+        np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("verdict_args, words", [
+    ((0.8, 0.91), "rnnkern is 1.25x faster than torch.nn.LSTM (oneDNN) and 1.10x faster than ONNX Runtime; "),
+    ((None, 1.31), "rnnkern is 1.31x slower than ONNX Runtime; "),
+    ((1.01, 1.3), "rnnkern is as fast as (within 3% of) torch.nn.LSTM (oneDNN) and 1.30x slower than ONNX Runtime; "),
+])
+def test_verdict_wording_with_onnxruntime(verdict_args, words):
+    from rnnkern._bench import report
+
+    cfg = BenchConfig("lstm", seq_len=3, batch=2, input_size=4, hidden_size=5)
+    record = dict(_record("rnnkern", ratio=verdict_args[0], share=0.61), ratio_to_onnxruntime=verdict_args[1])
+    line = report.verdict(cfg, [record], "oneDNN", "NumPy's OpenBLAS")
+    assert line == f"LSTM: {words}its GEMMs alone (NumPy's OpenBLAS) take 0.61 of its time"
+
+
+def test_onnxruntime_absent_is_skipped_with_a_message(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    path = tmp_path / "bench.json"
+    assert bench("--cell", "rnn", "--json", str(path)) == 0  # the default variants include it
+    captured = capsys.readouterr()
+    assert "ONNX RT: not installed (the onnxruntime variant is left out" in captured.out
+    assert "  onnxruntime  skipped: ONNX Runtime is not installed (pip install onnxruntime)" in captured.out
+    assert "rnn: onnxruntime left out: ONNX Runtime is not installed" in captured.err
+    [line] = _verdicts(captured.out)
+    assert "ONNX Runtime" not in line and line.startswith("  RNN: rnnkern ")
+    records = json.loads(path.read_text())
+    assert "onnxruntime" not in {r["variant"] for r in records}
+    assert all(r["ratio_to_onnxruntime"] is None for r in records)
+
+
+def test_onnxruntime_float64_is_skipped_with_the_reason(capsys):
+    pytest.importorskip("onnxruntime")
+    assert bench("--cell", "rnn", "--dtype", "float64", "--variants", "rnnkern,onnxruntime") == 0
+    assert "onnxruntime  skipped: ONNX Runtime runs RNN, GRU and LSTM nodes in float32 only (this run is float64)" \
+        in capsys.readouterr().out
+
+
+def test_a_corrupted_export_is_an_error_not_a_row(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from rnnkern._bench.common import ContenderMismatchError
+    from rnnkern._interop import onnx_export
+
+    honest = onnx_export.node_weights
+
+    def corrupted(*args):  # R, the recurrent weights, off by 0.05: a plausible export bug
+        W, R, B, P = honest(*args)
+        return W, R + np.asarray(0.05, R.dtype), B, P
+
+    monkeypatch.setattr(onnx_export, "node_weights", corrupted)
+    cfg = BenchConfig("lstm", seq_len=3, batch=2, input_size=4, hidden_size=5)
+    with pytest.raises(ContenderMismatchError, match="onnxruntime: ONNX Runtime's output of rnnkern's to_onnx "
+                                                     "export differs from rnnkern's: largest difference"):
+        build_contenders(cfg, ("rnnkern", "onnxruntime"))
+    path = tmp_path / "bench.json"
+    assert bench("--cell", "lstm", "--variants", "rnnkern,onnxruntime", "--json", str(path)) == 1
+    captured = capsys.readouterr()
+    assert "rnnkern bench: error: onnxruntime: ONNX Runtime's output" in captured.err
+    assert "it is not timed" in captured.err
+    assert "\n  onnxruntime " not in captured.out and "Verdict" not in captured.out
+    assert not path.exists()
+
+
+# --- training (--full): rnnkern's forward_train + backward against torch autograd ----------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell, num_layers", [("lstm", 1), ("gru", 2), ("rnn", 1)])
+def test_training_gradients_agree_with_torch_autograd(cell, num_layers, dtype):
+    pytest.importorskip("torch")
+    from rnnkern._bench.training import build_training
+
+    cfg = BenchConfig(cell, seq_len=3, batch=1, input_size=2, hidden_size=4, num_layers=num_layers, dtype=dtype)
+    contenders, skipped = build_training(cfg)  # raises on any gradient that differs
+    assert not skipped and [c.name for c in contenders] == ["rnnkern", "torch"]
+    y, dx, dparams = contenders[0].fn()
+    assert to_host(dx).shape == (3, 1, 2) and len(dparams) == 4 * num_layers
+    assert contenders[1].fn().shape == (3, 1, 4)
+
+
+def test_training_check_fails_loudly_on_different_weights(monkeypatch, capsys):
+    torch = pytest.importorskip("torch")
+    from rnnkern._bench import torch_contenders
+    from rnnkern._bench.common import ContenderMismatchError
+
+    honest = torch_contenders._layer
+
+    def perturbed(*args):
+        module = honest(*args)
+        with torch.no_grad():
+            module.bias_hh_l0[0] += 0.5
+        return module
+
+    monkeypatch.setattr(torch_contenders, "_layer", perturbed)
+    assert cli.main(["bench", "--device", "cpu", *TINY, "--full", "--config", "small", "--cell", "rnn",
+                     "--variants", "rnnkern,torch"]) == 1
+    err = capsys.readouterr().err
+    assert "rnnkern bench: error: torch autograd's output differs from rnnkern's" in err
+    from rnnkern._bench.training import build_training
+
+    with pytest.raises(ContenderMismatchError, match="torch autograd's output differs"):
+        build_training(BenchConfig("rnn", seq_len=2, batch=1, input_size=2, hidden_size=3))
+
+
+def test_full_adds_training_rows_and_verdicts(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--device", "cpu", *TINY, "--full", "--config", "small",
+                     "--variants", "rnnkern,torch", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("training: forward_train + backward against torch autograd's forward + backward") == 3
+    verdicts = _verdicts(out)
+    assert [line.split(":")[0].strip() for line in verdicts] == \
+        ["LSTM", "LSTM training", "GRU", "GRU training", "RNN", "RNN training"]
+    for line in verdicts[1::2]:
+        assert re.fullmatch(rf"  \w+ training: rnnkern is {VERDICT_RATIO} torch autograd \(forward \+ backward\)",
+                            line), line
+    records = json.loads(path.read_text())
+    training = [r for r in records if r["mode"] == "training"]
+    assert sorted((r["cell"], r["variant"]) for r in training) == \
+        sorted((c, v) for c in CELLS for v in ("rnnkern", "torch"))
+    for r in training:
+        assert r["ratio_to_torch"] > 0 and r["fraction_of_bound"] is None
+        assert r["flops"] == 3 * forward_flops(BenchConfig(r["cell"], 3, 2, 4, 5))
+
+
+def test_training_without_torch_is_reported(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert cli.main(["bench", "--device", "cpu", *TINY, "--full", "--config", "small", "--cell", "lstm",
+                     "--variants", "rnnkern,torch"]) == 0
+    out = capsys.readouterr().out
+    assert "  torch        skipped: PyTorch is not installed" in out
+    assert "LSTM training: rnnkern takes" in out and "(torch autograd not measured)" in out
+
+
+def test_check_agreement_rejects_nan_and_shapes():
+    from rnnkern._bench.common import ContenderMismatchError, check_agreement
+
+    check_agreement("x", np.ones(3) + 5e-5, np.ones(3), "float32")
+    with pytest.raises(ContenderMismatchError, match=r"largest difference inf at index \(1,\)"):
+        check_agreement("x", np.array([1.0, np.nan, 1.0]), np.ones(3), "float32")
+    with pytest.raises(ContenderMismatchError, match=r"shape \(2,\), rnnkern's is \(3,\)"):
+        check_agreement("x", np.ones(2), np.ones(3), "float32")

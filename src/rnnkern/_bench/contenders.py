@@ -1,18 +1,19 @@
 """The contenders, the implementations compared: each computes one layer stack's forward pass from the
 same weights and input (``rnnkern bench --variants`` names them). ``Contender.fn()`` runs it once and
 returns the top layer's output (T, B, H) on its device, except ``blas-bound``, which times only the
-GEMMs the forward needs and returns None. PyTorch's two are built in torch_contenders.py.
+GEMMs the forward needs and returns None. PyTorch's two are built in torch_contenders.py, ONNX
+Runtime's in ort_contender.py.
 """
 
 import numpy as np
 
-from . import torch_contenders
+from . import ort_contender, torch_contenders
 from .common import GATES, NAMES, Contender, step_cells
 
-CONTENDERS = ("rnnkern", "rnnkern-cell", "unfused", "article", "torch", "torch-cell", "blas-bound")
-# What `rnnkern bench` times unless told otherwise (about 2 minutes on a 2-core CPU): the verdict's three,
+CONTENDERS = ("rnnkern", "rnnkern-cell", "unfused", "article", "torch", "torch-cell", "onnxruntime", "blas-bound")
+# What `rnnkern bench` times unless told otherwise (about 2 minutes on a 2-core CPU): the verdict's four,
 # and the unfused code that shows what fusing the gates buys.
-DEFAULT_CONTENDERS = ("rnnkern", "unfused", "torch", "blas-bound")
+DEFAULT_CONTENDERS = ("rnnkern", "unfused", "torch", "onnxruntime", "blas-bound")
 
 
 def _layer_params(params, num_layers):
@@ -138,7 +139,8 @@ def make_input(cfg, seed=0):
 
 
 def build_contenders(cfg, names=CONTENDERS, seed=0):
-    """(list of Contender in the order of ``names``, {name: why it was left out})."""
+    """(list of Contender in the order of ``names``, {name: why it was left out}). Raises
+    ContenderMismatchError when ONNX Runtime's output differs from the layer's."""
     import rnnkern
 
     layer = getattr(rnnkern, NAMES[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers,
@@ -163,8 +165,9 @@ def build_contenders(cfg, names=CONTENDERS, seed=0):
             contenders.append(Contender(name, lambda: article_forward(cfg.cell, params, x), timer))
         elif name == "blas-bound":
             contenders.append(Contender(name, blas_bound_fn(xp, layers, x), timer))
-        elif name in ("torch", "torch-cell"):
-            made = torch_contenders.make(name, cfg, layer.state_dict(), x_host)
+        elif name in ("torch", "torch-cell", ort_contender.NAME):  # the optional peers: a reason when absent
+            made = (ort_contender.make(cfg, layer, x_host) if name == ort_contender.NAME
+                    else torch_contenders.make(name, cfg, layer.state_dict(), x_host))
             if isinstance(made, str):
                 skipped[name] = made
             else:

@@ -32,6 +32,13 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
+def bench_threads():
+    """The thread count every contender is given: OMP_NUM_THREADS when it is a positive integer (the
+    user's, which NumPy's OpenBLAS and PyTorch read too), else one per usable CPU."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else usable_cpus()
+
+
 def load_average():
     """The 1-minute load average (other work competing for the CPUs), or None where unknown."""
     try:
@@ -66,6 +73,16 @@ def torch_info():
             "onednn": bool(torch.backends.mkldnn.is_available()),
             "tf32": {"cudnn": bool(torch.backends.cudnn.allow_tf32),
                      "cublas": bool(torch.backends.cuda.matmul.allow_tf32)}}
+
+
+def onnxruntime_info():
+    """ONNX Runtime's version and the intra-op threads its sessions get here, or None when not installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return {"version": onnxruntime.__version__, "intra_op_threads": bench_threads(), "inter_op_threads": 1,
+            "execution": "sequential", "provider": "CPUExecutionProvider"}
 
 
 def tf32_text(torch):
@@ -106,6 +123,8 @@ def threads_line(info):
     parts = [f"{lib['internal_api']} {lib['num_threads']}" for lib in info.get("blas") or ()]
     if info.get("torch"):
         parts.append(f"PyTorch {info['torch']['num_threads']} (torch.get_num_threads)")
+    if info.get("onnxruntime"):
+        parts.append(f"ONNX Runtime {info['onnxruntime']['intra_op_threads']} (intra-op; inter-op 1, sequential)")
     omp = info["env"].get("OMP_NUM_THREADS")
     source = f"OMP_NUM_THREADS={omp} (yours)" if omp else "OMP_NUM_THREADS unset"
     return f"Threads: {', '.join(parts) or 'unknown (install threadpoolctl)'}; {source}"
@@ -127,9 +146,10 @@ def _cpu_kernels():
     return cpu_kernels_description()
 
 
-def machine_info(device, with_torch=True):
+def machine_info(device, with_torch=True, with_onnxruntime=False):
     """A JSON-serialisable description of the machine (``device`` is the resolved "cpu" or "gpu");
-    PyTorch is described when ``with_torch`` (it is imported then) or already imported."""
+    PyTorch is described when ``with_torch`` (it is imported then) or already imported, ONNX Runtime
+    when ``with_onnxruntime``."""
     info = {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -139,6 +159,7 @@ def machine_info(device, with_torch=True):
         "numpy": np.__version__,
         "blas": blas_info(),
         "torch": torch_info() if with_torch or "torch" in sys.modules else None,
+        "onnxruntime": onnxruntime_info() if with_onnxruntime else None,
         "env": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
         "load_average": load_average(),
         "cpu_kernels": _cpu_kernels(),
@@ -153,7 +174,7 @@ def machine_info(device, with_torch=True):
     return info
 
 
-def format_header(info, device, torch_selected=True):
+def format_header(info, device, torch_selected=True, onnxruntime_selected=False):
     """Lines describing the machine, for the top of the printed report."""
     load = info.get("load_average")
     lines = [f"CPU:     {info['cpu_model']} ({info['cpu_count']} logical CPUs, {info['usable_cpus']} usable"
@@ -177,6 +198,12 @@ def format_header(info, device, torch_selected=True):
                      + (f"; {tf32_text(torch)}" if device == "gpu" else ""))
     elif torch_selected:
         lines.append("PyTorch: not installed (the torch and torch-cell baselines are left out)")
+    ort = info.get("onnxruntime")
+    if ort:
+        lines.append(f"ONNX RT: {ort['version']}, {ort['provider']} (MLAS), {ort['intra_op_threads']} intra-op "
+                     "threads, inter-op 1, sequential; runs rnnkern's own to_onnx export of each layer")
+    elif onnxruntime_selected:
+        lines.append("ONNX RT: not installed (the onnxruntime variant is left out; pip install onnxruntime)")
     if device == "gpu":
         lines.append(f"GPU:     {info.get('gpu') or '?'} (CuPy {info.get('cupy', '?')})")
     for key, value in info["env"].items():

@@ -1,4 +1,5 @@
-"""PyTorch baselines (never a dependency): its layer (cuDNN on the GPU) and its cell stepped from Python."""
+"""PyTorch baselines (never a dependency): its layer (cuDNN on the GPU) and its cell stepped from Python,
+and for training its layer's forward + backward under autograd."""
 
 import os
 
@@ -42,9 +43,7 @@ def make(name, cfg, state_dict, x_host):
     x = torch.from_numpy(x_host).to(device)
     tensors = {k: torch.from_numpy(v) for k, v in state_dict.items()}
     if name == "torch":
-        module = getattr(torch.nn, _LAYERS[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers)
-        module = module.to(device=device, dtype=dtype).eval()
-        module.load_state_dict(tensors)  # after .to(): loading copies into the parameters' dtype
+        module = _layer(torch, cfg, tensors, device, dtype).eval()
 
         def fn():
             with torch.no_grad():
@@ -63,3 +62,46 @@ def make(name, cfg, state_dict, x_host):
                 return step_cells(cells, x, lambda: torch.zeros(cfg.batch, cfg.hidden_size, device=device,
                                                                 dtype=dtype), torch.stack, cfg.cell == "lstm")
     return Contender(name, fn, "torch" if cfg.device == "gpu" else "host")
+
+
+def _layer(torch, cfg, tensors, device, dtype):
+    """torch.nn's layer of ``cfg`` on ``device`` holding ``tensors`` (a state_dict)."""
+    module = getattr(torch.nn, _LAYERS[cfg.cell])(cfg.input_size, cfg.hidden_size, cfg.num_layers)
+    module = module.to(device=device, dtype=dtype)
+    module.load_state_dict(tensors)  # after .to(): loading copies into the parameters' dtype
+    return module
+
+
+def make_training(cfg, state_dict, x_host, dy_host):
+    """(Contender, gradients) for training, or a string saying why it cannot run here. The contender runs
+    torch.nn's layer forward and autograd's backward of the loss sum(output * dy), whose gradient with
+    respect to the output is dy; ``gradients()`` runs it once and returns {"output", "dx", parameter
+    name: gradient} as NumPy arrays, for the check against rnnkern's."""
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch is not installed"
+
+    if cfg.device == "gpu" and not torch.cuda.is_available():
+        return "this PyTorch has no usable CUDA device"
+    setup(cfg.device)
+    device = torch.device("cuda" if cfg.device == "gpu" else "cpu")
+    dtype = getattr(torch, cfg.dtype)
+    module = _layer(torch, cfg, {k: torch.from_numpy(v) for k, v in state_dict.items()}, device, dtype).train()
+    x = torch.from_numpy(x_host).to(device).requires_grad_()
+    dy = torch.from_numpy(dy_host).to(device)
+
+    def fn():
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        y = module(x)[0]
+        y.backward(dy)
+        return y
+
+    def gradients():
+        y = fn()
+        found = {"output": y, "dx": x.grad}
+        found.update({k: p.grad for k, p in module.named_parameters()})
+        return {k: v.detach().cpu().numpy() for k, v in found.items()}
+
+    return Contender("torch", fn, "torch" if cfg.device == "gpu" else "host"), gradients

@@ -1,5 +1,6 @@
 """``rnnkern bench``: time rnnkern's layers and cells against plain NumPy/CuPy code, the seed
-article's loop, PyTorch (when installed) and the bare GEMMs (the BLAS bound), side by side.
+article's loop, PyTorch and ONNX Runtime (when installed) and the bare GEMMs (the BLAS bound), side
+by side; with ``--full`` also training (forward_train + backward) against torch autograd.
 
 Those implementations are the contenders (``_bench.contenders``); what the user types and reads
 calls them variants (``--variants``, its help, the progress lines), and that text stays as it is."""
@@ -14,6 +15,8 @@ from .._bench import machine as _machine
 from .._bench import report as _report
 from .._bench import timing as _timing
 from .._bench import torch_contenders as _torch_contenders
+from .._bench.common import ContenderMismatchError
+from .._bench.training import TRAINING_CONTENDERS, build_training
 
 SIZE_OPTIONS = ("seq_len", "batch", "input_size", "hidden_size", "num_layers")
 
@@ -55,7 +58,8 @@ def add_arguments(parser):
                              "(default: default; with --full: all three)")
     parser.add_argument("--full", action="store_true",
                         help="the full sweep: every variant at every configuration (unless --config / --variants "
-                             "say otherwise); many times longer than the default run")
+                             "say otherwise), then training (forward_train + backward) against torch autograd; "
+                             "many times longer than the default run")
     for name in SIZE_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), type=_positive_int, default=None, metavar="N")
     parser.add_argument("--repeat", type=_positive_int, default=8, metavar="N",
@@ -72,9 +76,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def _error(message):
+def _error(message, code=2):
     print(f"rnnkern bench: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _resolve_device(device):
@@ -116,31 +120,40 @@ def run(args):
         print(f"rnnkern bench: {message}", file=sys.stderr, flush=True)
 
     wants_torch = any(v.startswith("torch") for v in names)
+    wants_ort = "onnxruntime" in names and device == "cpu"
     if wants_torch:
         _torch_contenders.setup(device)
-    machine = _machine.machine_info(device, with_torch=wants_torch)
-    for line in _machine.format_header(machine, device, wants_torch):
+    machine = _machine.machine_info(device, with_torch=wants_torch, with_onnxruntime=wants_ort)
+    for line in _machine.format_header(machine, device, wants_torch, wants_ort):
         print(line)
     print(f"Timing:  {args.repeat} round(s) after {args.warmup} warm-up, variants in alternation (order rotated "
           f"each round), {pause:g} s pause before each call; {'CUDA events' if device == 'gpu' else 'wall clock'}; "
           f"ratios: {_report.RATIO_STATISTIC}")
     records, verdicts = [], []
-    for config in configs:
-        sizes = dict(CONFIGS[config])
-        sizes.update({k: getattr(args, k) for k in SIZE_OPTIONS if getattr(args, k) is not None})
-        for cell in cells:
-            cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
-            cell_records = _run_cell(cfg, names, args, pause, machine, progress)
-            records += cell_records
-            if args.json is not None:  # after each cell: a run stopped later keeps what it measured
+    training = [name for name in TRAINING_CONTENDERS if name in names] if args.full else []
+    try:
+        for config in configs:
+            sizes = dict(CONFIGS[config])
+            sizes.update({k: getattr(args, k) for k in SIZE_OPTIONS if getattr(args, k) is not None})
+            tag = f" [{config}]" if len(configs) > 1 else ""
+            for cell in cells:
+                cfg = BenchConfig(cell=cell, device=device, dtype=args.dtype, **sizes)
+                cell_records = _run_cell(cfg, names, args, pause, machine, progress)
+                verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
+                                                _machine.gemm_library(device, machine)) + tag)
+                if training:
+                    training_records = _run_cell(cfg, training, args, pause, machine, progress, "training")
+                    verdicts.append(_report.training_verdict(cfg, training_records) + tag)
+                    cell_records += training_records
+                records += cell_records
+                if args.json is not None:  # after each cell: a run stopped later keeps what it measured
+                    _report.write_json(args.json, records)
+        if args.full and device == "cpu" and args.cell in ("all", "lstm"):
+            records += _layernorm_row(args, pause, progress)
+            if args.json is not None:
                 _report.write_json(args.json, records)
-            verdicts.append(_report.verdict(cfg, cell_records, _machine.torch_library(cell, device, machine),
-                                            _machine.gemm_library(device, machine))
-                            + (f" [{config}]" if len(configs) > 1 else ""))
-    if args.full and device == "cpu" and args.cell in ("all", "lstm"):
-        records += _layernorm_row(args, pause, progress)
-        if args.json is not None:
-            _report.write_json(args.json, records)
+    except ContenderMismatchError as exc:  # a peer computing something else: its time would mislead
+        return _error(str(exc), code=1)
     print()
     print(_report.LEGEND)
     print()
@@ -166,19 +179,22 @@ def _layernorm_row(args, pause, progress):
     return records
 
 
-def _run_cell(cfg, names, args, pause, machine, progress):
-    """Build, time and print one cell's contenders; its records."""
-    progress(f"{cfg.describe()}: building {len(names)} variant(s)")
+def _run_cell(cfg, names, args, pause, machine, progress, mode="forward"):
+    """Build, time and print one cell's contenders (``mode``: "forward", or "training" for the
+    training comparison); its records."""
+    label = cfg.cell if mode == "forward" else f"{cfg.cell} training"
+    progress(f"{cfg.describe()}{', training' if mode != 'forward' else ''}: building {len(names)} variant(s)")
     started = time.perf_counter()
-    contenders, skipped = build_contenders(cfg, names, seed=args.seed)
+    build = build_contenders if mode == "forward" else build_training
+    contenders, skipped = build(cfg, names, seed=args.seed)
     for name, why in skipped.items():
-        progress(f"{cfg.cell}: {name} left out: {why}")
+        progress(f"{label}: {name} left out: {why}")
     times = _timing.measure(contenders, args.repeat, args.warmup,
-                            progress=lambda message: progress(f"{cfg.cell}: {message}"), pause=pause)
-    progress(f"{cfg.cell}: done in {time.perf_counter() - started:.1f} s")
-    cell_records = _report.summarize(cfg, times, machine)
+                            progress=lambda message: progress(f"{label}: {message}"), pause=pause)
+    progress(f"{label}: done in {time.perf_counter() - started:.1f} s")
+    cell_records = _report.summarize(cfg, times, machine, mode)
     print()
-    for line in _report.format_table(cfg, cell_records, skipped):
+    for line in _report.format_table(cfg, cell_records, skipped, mode):
         print(line)
     warning = _report.spread_warning(cell_records)
     if warning:
