@@ -425,7 +425,8 @@ def test_full_adds_training_rows_and_verdicts(tmp_path, capsys):
         assert re.fullmatch(rf"  \w+ training: rnnkern is {VERDICT_RATIO} torch autograd \(forward \+ backward\)",
                             line), line
     records = json.loads(path.read_text())
-    training = [r for r in records if r["mode"] == "training"]
+    # the LayerNormLSTM table (--full on the CPU) has training rows of its own, with its own variants
+    training = [r for r in records if r["mode"] == "training" and r["cell"] != "layernorm-lstm"]
     assert sorted((r["cell"], r["variant"]) for r in training) == \
         sorted((c, v) for c in CELLS for v in ("rnnkern", "torch"))
     for r in training:
