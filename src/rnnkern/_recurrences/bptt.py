@@ -114,11 +114,11 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
                                    w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
                                    dc_prev_out=dc))
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
-    grads = {"weight_ih": xp.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
+    grads = {"weight_ih": bk.matmul(dgx2.T, x.reshape(T * B, x.shape[-1])), "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for rows, inputs in rec.hh_inputs(hprev, saved):
-        grads["weight_hh"][rows] = xp.matmul(dgh2[:, rows].T, inputs.reshape(T * B, P))
+        grads["weight_hh"][rows] = bk.matmul(dgh2[:, rows].T, inputs.reshape(T * B, P))
     grads.update(rec.output_weight_grads(dh_steps, saved))
     if weights.b_ih is not None:
         grads["bias_ih"], grads["bias_hh"] = dgx2.sum(axis=0), dgh2.sum(axis=0)
-    dx = xp.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])
+    dx = bk.matmul(dgx2, w_ih).reshape(T, B, w_ih.shape[1])
     return grads, dx, dh_rec, dc_rec

@@ -1,0 +1,241 @@
+"""Which GEMM provider (``gemm``) runs: measured on this machine at first use, remembered on disk.
+
+Which library multiplies faster depends on the machine (MKL's packed GEMM ran the default LSTM's step
+GEMM in 0.69x OpenBLAS's time on an Intel Xeon, 1.46x on an AMD EPYC; benchmarks/RESULTS.md), so it is
+timed where it runs. For each GEMM *class* (the dtype; a step GEMM in the compiled loop, with MKL's
+weights packed, or a plain one; whether it runs on every thread or one; and its rows, inner size and
+columns rounded up to powers of two), the first layer that needs it times the candidates on its own
+shapes (capped, so that it takes tens of milliseconds): a warm-up first (MKL's pool runs at one
+thread's speed for a while after it starts), then rounds in alternating order, and the median of the
+per-round ratios decides. The answer is kept in ``gemm-choice.json`` in rnnkern's cache folder
+(``specialise.cache_folder``), keyed by the machine (CPU model and flags), the libraries' versions and
+the class; where that folder is not writable it is kept for the process only.
+
+``RNNKERN_CPU_GEMM=openblas|mkl`` (read at each call) overrides the measurement.
+"""
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+
+import numpy as np
+from numba import njit
+
+from . import blas
+from .gemm import MKL, OpenBLAS
+from .scalar import COMPILE_CACHE
+from .specialise import cache_folder
+
+PROVIDERS = ("openblas", "mkl")
+FILE = "gemm-choice.json"
+ROUNDS = 5
+WARM_UP_S = 0.03
+ROUND_S = 0.002
+CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
+
+
+@njit(nogil=True, cache=COMPILE_CACHE)
+def repeat_matmul(a, b, c, n):
+    """n step GEMMs as the compiled loops run them (``blas.matmul_into``), for timing."""
+    for _ in range(n):
+        blas.matmul_into(a, b, c)
+
+
+@functools.lru_cache(maxsize=None)
+def openblas():
+    return OpenBLAS()
+
+
+@functools.lru_cache(maxsize=None)
+def mkl_provider():
+    """The MKL provider, or None where MKL is not installed (``mkl.UNAVAILABLE`` says why)."""
+    from . import mkl
+
+    return None if mkl.LIBRARY is None else MKL(mkl.LIBRARY)
+
+
+def mkl_unavailable_reason():
+    from . import mkl
+
+    return mkl.UNAVAILABLE
+
+
+def installed():
+    """The providers that can run here."""
+    return [p for p in (openblas(), mkl_provider()) if p is not None]
+
+
+def forced():
+    """The provider RNNKERN_CPU_GEMM names, or None when it is unset; a bad value raises ValueError,
+    'mkl' without MKL installed RuntimeError naming the extra."""
+    value = os.environ.get("RNNKERN_CPU_GEMM", "")
+    if not value:
+        return None
+    if value not in PROVIDERS:
+        raise ValueError(f"RNNKERN_CPU_GEMM must be 'openblas' or 'mkl' (or unset: chosen by measurement), "
+                         f"got {value!r}")
+    if value == "mkl" and mkl_provider() is None:
+        from .mkl import EXTRA
+
+        raise RuntimeError(f"RNNKERN_CPU_GEMM=mkl, but {mkl_unavailable_reason()}; install it with: {EXTRA}")
+    return openblas() if value == "openblas" else mkl_provider()
+
+
+def _bucket(n):
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def gemm_class(dtype, kind, serial, M, K, N):
+    """The class a GEMM's decision is kept for (see the module's docstring)."""
+    return f"{np.dtype(dtype).name} {kind} {'serial' if serial else 'pool'} {_bucket(M)}x{_bucket(K)}x{_bucket(N)}"
+
+
+@functools.lru_cache(maxsize=None)
+def machine_key():
+    """The CPU model and flags, and the providers' versions: a decision holds while these do."""
+    model, flags = "", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1].strip()
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    versions = [f"{p.name} {p.version()}" for p in installed()]
+    digest = hashlib.sha256(repr((model, flags, os.cpu_count(), versions)).encode()).hexdigest()[:16]
+    return f"{model} [{digest}]"
+
+
+class Decision:
+    """The provider of one GEMM class and why: 'RNNKERN_CPU_GEMM', 'only one installed', 'measured 0.83x'
+    (MKL's time over OpenBLAS's, median of per-round ratios)."""
+
+    def __init__(self, provider, reason):
+        self.provider, self.reason = provider, reason
+
+    def __repr__(self):
+        return f"{self.provider.name} ({self.reason})"
+
+
+_LOCK = threading.Lock()
+_MEMORY = {}  # (machine key, class) -> (name, ratio): this process's decisions
+
+
+def decide(dtype, kind, serial, M, K, N):
+    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' or 'plain', run on one thread
+    (``serial``) or on the library's pool."""
+    provider = forced()
+    if provider is not None:
+        return Decision(provider, "RNNKERN_CPU_GEMM")
+    if mkl_provider() is None:
+        return Decision(openblas(), "only one installed: " + mkl_unavailable_reason())
+    cls = gemm_class(dtype, kind, serial, M, K, N)
+    with _LOCK:
+        name, ratio = _remembered(cls)
+        if name is None:
+            ratio = measure(dtype, kind, serial, M, K, N)
+            name = "mkl" if ratio < 1.0 else "openblas"
+            _remember(cls, name, ratio)
+    return Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
+
+
+def _path():
+    return cache_folder() / FILE
+
+
+def _read():
+    try:
+        with open(_path()) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remembered(cls):
+    key = (machine_key(), cls)
+    if key not in _MEMORY:
+        entry = _read().get(machine_key(), {}).get(cls)
+        if isinstance(entry, dict) and entry.get("provider") in PROVIDERS:
+            _MEMORY[key] = (entry["provider"], float(entry.get("ratio", 1.0)))
+    return _MEMORY.get(key, (None, None))
+
+
+def _remember(cls, name, ratio):
+    """Keep the decision in memory and, where the cache folder is writable, on disk (a whole new file
+    replaces the old one, so a reader never sees half of it)."""
+    _MEMORY[(machine_key(), cls)] = (name, ratio)
+    try:
+        data = _read()
+        data.setdefault(machine_key(), {})[cls] = {"provider": name, "ratio": round(ratio, 4)}
+        folder = _path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, _path())
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only cache folder: this process remembers it
+
+
+def measure(dtype, kind, serial, M, K, N):
+    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS), median of per-round ratios."""
+    M, K, N = (min(v, cap) for v, cap in zip((M, K, N), CAPS))
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w_t = np.asfortranarray(rng.standard_normal((N, K)).astype(dtype)).T  # the parameters' layout
+    runs = {}
+    for provider in (openblas(), mkl_provider()):
+        c = np.empty((M, N), dtype)
+        if kind == "step":
+            operand = provider.step_operand(w_t, w_t, M)
+            runs[provider.name] = (provider, lambda n, b=operand, c=c: repeat_matmul(a, b, c, n))
+        else:
+            runs[provider.name] = (provider, lambda n, p=provider, c=c: [p.matmul(a, w_t, out=c) for _ in range(n)])
+    times = {name: [] for name in runs}
+    calls = {}
+    for name, (provider, run) in runs.items():
+        with _threads(provider, serial), provider.exclusive():
+            calls[name] = _calls_for(run)
+    for r in range(ROUNDS):
+        order = list(runs) if r % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            provider, run = runs[name]
+            with _threads(provider, serial), provider.exclusive():
+                start = time.perf_counter()
+                run(calls[name])
+                times[name].append((time.perf_counter() - start) / calls[name])
+    return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
+
+
+def _threads(provider, serial):
+    stack = contextlib.ExitStack()
+    if serial:
+        stack.enter_context(provider.serial())
+        stack.enter_context(provider.serial_thread())
+    return stack
+
+
+def _calls_for(run):
+    """Warm up for WARM_UP_S, then the number of calls that take about ROUND_S."""
+    run(1)
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < WARM_UP_S:
+        run(1)
+        n += 1
+    per_call = (time.perf_counter() - start) / max(n, 1)
+    return max(1, int(ROUND_S / max(per_call, 1e-7)))
