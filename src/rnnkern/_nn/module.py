@@ -109,7 +109,6 @@ class ParamModule:
 
     def _set_params(self, arrays):
         self._params = {k: _gemm_layout(self._backend.asarray(v, self.dtype)) for k, v in arrays.items()}
-        self._backend.params_made(self._params.values())
 
     def _write_params(self, arrays, owner, cast=False):
         """The one path that writes existing parameters (assignment, load_state_dict).
@@ -144,7 +143,6 @@ class ParamModule:
     def _mark_params_written(self):
         """Record that the parameters changed in place: tapes recorded before can no longer be used."""
         self.__dict__["_version"] = self._version + 1
-        self._backend.params_written(self._params.values())  # e.g. MKL's packed weights are stale now
 
     def state_dict(self) -> dict:
         """The parameters as NumPy arrays (C-contiguous copies), keyed and laid out as in PyTorch."""

@@ -82,12 +82,6 @@ class CupyBackend:
         """Every GEMM of the recurrences: cuBLAS."""
         return self.xp.matmul(a, b, out=out)
 
-    def params_made(self, arrays):
-        pass
-
-    def params_written(self, arrays):
-        pass
-
     # --- fused steps: the contract's step API; m is the direction's CellMath ------------------
     # A training step leaves the gates in gh in gate form: activations if m.saves_activations,
     # else pre-activations (peephole terms added, before the clip); backward takes the same form.

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from . import blas, choice, gemm, shard
+from . import blas, choice, shard
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -48,12 +48,6 @@ class NumbaBackend(NumpyBackend):
             return np.matmul(a, b, out=out)
         provider = choice.decide(a.dtype, "plain", False, a.shape[0], a.shape[1], b.shape[1]).provider
         return provider.matmul(a, b, out=out)
-
-    def params_made(self, arrays):
-        gemm.params_made(arrays)
-
-    def params_written(self, arrays):
-        gemm.params_written(arrays)
 
     # --- the compiled time loop --------------------------------------------------------------
     def time_loop(self, rec, gx, w_hh, b_hn, h0, out, reverse, c):

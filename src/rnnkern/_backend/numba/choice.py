@@ -138,7 +138,7 @@ def decide(dtype, kind, serial, M, K, N):
     if provider is not None:
         return Decision(provider, "RNNKERN_CPU_GEMM")
     if mkl_provider() is None:
-        return Decision(openblas(), "only one installed: " + mkl_unavailable_reason())
+        return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
     cls = gemm_class(dtype, kind, serial, M, K, N)
     with _LOCK:
         name, ratio = _remembered(cls)
@@ -147,6 +147,18 @@ def decide(dtype, kind, serial, M, K, N):
             name = "mkl" if ratio < 1.0 else "openblas"
             _remember(cls, name, ratio)
     return Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
+
+
+def describe(dtype=np.float32, M=64, K=512, N=2048):
+    """Which provider runs a step GEMM (M, K) @ (K, N) and why, and what is installed: for ``rnnkern
+    info`` (the default LSTM's step GEMM) and the benchmark header (its own shapes)."""
+    versions = ", ".join(f"{p.name} ({p.version()})" for p in installed())
+    try:
+        decision = decide(dtype, "step", False, M, K, N)
+    except (ValueError, RuntimeError) as exc:
+        return f"{exc}; installed: {versions}"
+    return (f"{decision.provider.name} ({decision.reason}) for the step GEMM {M}x{K} @ {K}x{N} "
+            f"{np.dtype(dtype).name}; installed: {versions}")
 
 
 def _path():
@@ -202,7 +214,7 @@ def measure(dtype, kind, serial, M, K, N):
     for provider in (openblas(), mkl_provider()):
         c = np.empty((M, N), dtype)
         if kind == "step":
-            operand = provider.step_operand(w_t, w_t, M)
+            operand = provider.step_operand(w_t, M)
             runs[provider.name] = (provider, lambda n, b=operand, c=c: repeat_matmul(a, b, c, n))
         else:
             runs[provider.name] = (provider, lambda n, p=provider, c=c: [p.matmul(a, w_t, out=c) for _ in range(n)])

@@ -2,8 +2,9 @@
 
 - ``openblas``: NumPy's own OpenBLAS (``np.matmul`` and, in compiled code, its CBLAS through ``blas``):
   what rnnkern always ran, unchanged bit for bit.
-- ``mkl``: Intel MKL (``rnnkern[mkl]``), with the recurrent weights packed once (``mkl.Mkl.pack``) and
-  each step's product ``cblas_?gemm_compute``; the other GEMMs are plain ``cblas_?gemm``.
+- ``mkl``: Intel MKL (``rnnkern[mkl]``), with the recurrent weights packed once per call of a compiled
+  loop (``mkl.Mkl.pack``) and each step's product ``cblas_?gemm_compute``; the other GEMMs are plain
+  ``cblas_?gemm``.
 
 Which one runs is ``choice``'s decision. A provider gives the compiled loops their B operand
 (``step_operand``: W^T itself, or its packing for that many rows), runs the Python-side GEMMs
@@ -14,7 +15,6 @@ thread count changed is given back on leaving.
 """
 
 import contextlib
-import weakref
 
 import numpy as np
 
@@ -31,8 +31,8 @@ class OpenBLAS:
     def matmul(self, a, b, out=None):
         return np.matmul(a, b, out=out)
 
-    def step_operand(self, weight, w_t, rows):
-        """The compiled loops' B operand for ``w_t`` (a view of the parameter ``weight``), ``rows`` rows."""
+    def step_operand(self, w_t, rows):
+        """The compiled loops' B operand for W^T, ``rows`` rows at a time."""
         return w_t
 
     @contextlib.contextmanager
@@ -56,7 +56,6 @@ class MKL:
 
     def __init__(self, library):
         self.lib = library
-        self._packs = _PackCache(library)
 
     def version(self):
         return self.lib.version
@@ -76,8 +75,12 @@ class MKL:
             return out
         return c
 
-    def step_operand(self, weight, w_t, rows):
-        return self._packs.get(weight, w_t, rows)
+    def step_operand(self, w_t, rows):
+        """W^T packed for ``rows``-row products, once per call of a compiled loop (for all its steps).
+        Not kept between calls: a parameter written in place through ``named_parameters()`` (as
+        tests/finite_diff.py does) moves no version counter, and a kept packing would then be a
+        silently wrong answer; packing costs about one step's GEMM (RESULTS.md)."""
+        return self.lib.pack(w_t, rows)
 
     def serial(self):
         return contextlib.nullcontext()
@@ -128,47 +131,3 @@ def _describe(a, b, out):
         return None
     oa, ob = _orientation(a), _orientation(b)
     return None if oa is None or ob is None else (oa, ob, M, K, N)
-
-
-# The modules' parameters: id -> [weak reference, writes so far, {view and rows: MKL packing}]. A
-# ParamModule reports its parameters when made and each time they are written (where its version
-# counter moves, ``ParamModule._mark_params_written``), so that a packing is made once and made again
-# only after a write. An array that is not a parameter, which could be written without telling, is
-# packed again at every call.
-_PARAMETERS = {}
-KEEP = 4  # packings kept per parameter (views and row counts: shards, a last short batch)
-
-
-def params_made(arrays):
-    for a in arrays:
-        if isinstance(a, np.ndarray) and a.ndim == 2:
-            key = id(a)
-            _PARAMETERS[key] = [weakref.ref(a, lambda _, key=key: _PARAMETERS.pop(key, None)), 0, {}]
-
-
-def params_written(arrays):
-    for a in arrays:
-        entry = _PARAMETERS.get(id(a))
-        if entry is not None and entry[0]() is a:
-            entry[1] += 1
-            entry[2].clear()
-
-
-class _PackCache:
-    """MKL packings of the parameters' views, looked up in _PARAMETERS."""
-
-    def __init__(self, library):
-        self.lib = library
-
-    def get(self, weight, w_t, rows):
-        """``w_t`` (a view of the parameter ``weight``) packed for ``rows``-row products."""
-        entry = _PARAMETERS.get(id(weight))
-        if entry is None or entry[0]() is not weight:
-            return self.lib.pack(w_t, rows)
-        key = (w_t.ctypes.data - weight.ctypes.data, w_t.shape, w_t.strides, rows)
-        packs = entry[2]
-        if key not in packs:
-            if len(packs) >= KEEP:
-                packs.pop(next(iter(packs)))
-            packs[key] = self.lib.pack(w_t, rows)
-        return packs[key]

@@ -14,6 +14,7 @@ MKL's default interface (LP64) takes 32-bit integers.
 import ctypes
 import importlib.metadata
 import os
+import re
 
 import llvmlite.binding as llvm
 
@@ -60,7 +61,9 @@ class Mkl:
         lib.MKL_Get_Version_String.argtypes = [ctypes.c_char_p, i32]
         text = ctypes.create_string_buffer(256)
         lib.MKL_Get_Version_String(text, 256)
-        self.version = text.value.decode(errors="replace").strip()
+        full = text.value.decode(errors="replace").strip()
+        found = re.search(r"Version (\S+)", full)
+        self.version = f"MKL {found.group(1)}" if found else full
         for name in COMPILED_NAMES:
             llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
 

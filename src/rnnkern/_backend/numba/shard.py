@@ -77,9 +77,8 @@ class Loop:
         linear_before_reset=False), as ``provider`` takes them."""
         w_t, rec, H = self.w_hh.T, self.rec, self.rec.hidden_size
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
-            return (provider.step_operand(self.w_hh, w_t[:, :2 * H], rows),
-                    provider.step_operand(self.w_hh, w_t[:, 2 * H:], rows))
-        return (provider.step_operand(self.w_hh, w_t, rows),)
+            return provider.step_operand(w_t[:, :2 * H], rows), provider.step_operand(w_t[:, 2 * H:], rows)
+        return (provider.step_operand(w_t, rows),)
 
     def run(self, block, operands, h_prev, c, c_spare, chunk, reverse, bufs):
         k, rec = self.k, self.rec

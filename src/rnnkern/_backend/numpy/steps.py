@@ -131,12 +131,6 @@ class NumpyBackend(NumpyGradSteps):
         """Every GEMM of the recurrences (NumbaBackend's goes to the chosen GEMM provider)."""
         return np.matmul(a, b, out=out)
 
-    def params_made(self, arrays):
-        """A module made its parameters (the numba backend keeps MKL's packings of them)."""
-
-    def params_written(self, arrays):
-        """A module's parameters were written in place (a packing made before is stale)."""
-
     # --- fused steps (m: the direction's CellMath) ---------------------------------------------
     def rnn_step(self, m, gx, gh, h_out, train=False):
         """h_out = f(clip(gx + gh)). Without m.saves_activations gh is left holding a = gx + gh."""
