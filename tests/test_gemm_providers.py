@@ -112,3 +112,13 @@ def test_bad_shard_count_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_SHARDS", "two")
     with pytest.raises(ValueError, match="RNNKERN_CPU_SHARDS must be a whole number >= 1.*'two'"):
         rnnkern.RNN(2, 3)(np.zeros((2, 4, 2), np.float32))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hidden_size_one_with_arbitrary_strides(provider, kind, dtype):
+    """from_state_dict leaves (G, 1) weights with strides BLAS never reads; MKL packs them from a copy."""
+    base, _ = _layer(kind, 4, 1, dtype)
+    layer = getattr(rnnkern, kind).from_state_dict(base.state_dict(), dtype=dtype)
+    x = np.random.default_rng(0).standard_normal((5, 4, 4)).astype(dtype)
+    y, _ = layer(x)
+    assert_close(y, reference.layer(kind, layer.state_dict(), x)[0], dtype, scale=10)

@@ -17,6 +17,7 @@ import os
 import re
 
 import llvmlite.binding as llvm
+import numpy as np
 
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
 EXTRA = "pip install 'rnnkern[mkl]' (the mkl and intel-openmp wheels)"
@@ -78,14 +79,19 @@ class Mkl:
     def pack(self, w_t, rows):
         """W^T (K, N), a row-major matrix (C-contiguous, or rows of it), packed for ``rows``-row products:
         a 64-byte aligned uint8 array, which ``blas.matmul_into`` and ``gemm`` take as the B operand."""
+        from .blas import leading_dim
+
         letter = "s" if w_t.dtype.itemsize == 4 else "d"
         K, N = w_t.shape
+        ld = leading_dim(K, N, w_t.strides[0], w_t.strides[1], w_t.itemsize)
+        if ld < 0:  # not a row-major matrix as it is (a one-column view, say): packed from a copy
+            w_t = np.ascontiguousarray(w_t)
+            ld = max(1, N)
         size = getattr(self.lib, f"cblas_{letter}gemm_pack_get_size")(B_MATRIX, rows, N, K)
         buffer = _aligned(size)
         real = ctypes.c_float if letter == "s" else ctypes.c_double
         getattr(self.lib, f"cblas_{letter}gemm_pack")(ROW_MAJOR, B_MATRIX, NO_TRANS, rows, N, K, real(1.0),
-                                                     w_t.ctypes.data, w_t.strides[0] // w_t.itemsize,
-                                                     buffer.ctypes.data)
+                                                     w_t.ctypes.data, ld, buffer.ctypes.data)
         return buffer
 
     def gemm(self, a, trans_a, lda, b, trans_b, ldb, c, ldc, M, N, K):
@@ -99,8 +105,6 @@ class Mkl:
 
 
 def _aligned(size, alignment=64):
-    import numpy as np
-
     raw = np.empty(size + alignment, np.uint8)
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + size]
