@@ -38,30 +38,30 @@ def test_mkl_requested_without_mkl_names_the_extra(monkeypatch):
 
 def test_the_override_wins_and_says_so(monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
-    decision = choice.decide(np.float32, "step", False, 64, 512, 2048)
+    decision = choice.decide(np.float32, "step", 64, 512, 2048)
     assert decision.provider.name == "openblas" and decision.reason == "RNNKERN_CPU_GEMM"
 
 
 def test_only_one_installed(fresh, monkeypatch):
     monkeypatch.setattr(choice, "mkl_provider", lambda: None)
-    decision = choice.decide(np.float32, "step", False, 8, 16, 64)
+    decision = choice.decide(np.float32, "step", 8, 16, 64)
     assert decision.provider.name == "openblas" and decision.reason.startswith("only one installed")
     assert not fresh.exists()  # nothing measured, nothing to remember
 
 
 @needs_mkl
 def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
-    decision = choice.decide(np.float32, "step", False, 8, 16, 64)
+    decision = choice.decide(np.float32, "step", 8, 16, 64)
     assert decision.reason.startswith("measured ")
     ratio = float(decision.reason.split()[1].rstrip("x"))
     assert ratio > 0 and decision.provider.name == ("mkl" if ratio < 1 else "openblas")
     saved = json.loads(fresh.read_text())
-    entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", False, 8, 16, 64)]
+    entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", 8, 16, 64)]
     assert entry["provider"] == decision.provider.name
     # a later process (nothing in memory) reads the file instead of measuring again
     monkeypatch.setattr(choice, "_MEMORY", {})
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
-    again = choice.decide(np.float32, "step", False, 7, 15, 60)  # the same class
+    again = choice.decide(np.float32, "step", 7, 15, 60)  # the same class
     assert again.provider is decision.provider
 
 
@@ -73,10 +73,10 @@ def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
-    decision = choice.decide(np.float64, "plain", False, 3, 4, 5)
+    decision = choice.decide(np.float64, "plain", 3, 4, 5)
     assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
-    assert choice.decide(np.float64, "plain", False, 3, 4, 5).provider.name == "mkl"  # kept in memory
+    assert choice.decide(np.float64, "plain", 3, 4, 5).provider.name == "mkl"  # kept in memory
 
 
 @needs_mkl
@@ -84,7 +84,7 @@ def test_a_corrupt_cache_file_is_measured_over(fresh, monkeypatch):
     fresh.parent.mkdir(parents=True)
     fresh.write_text("{not json")
     monkeypatch.setattr(choice, "measure", lambda *a: 2.0)
-    assert choice.decide(np.float32, "plain", True, 3, 4, 5).provider.name == "openblas"
+    assert choice.decide(np.float32, "plain", 3, 4, 5).provider.name == "openblas"
     assert json.loads(fresh.read_text())  # replaced by a whole, valid file
 
 

@@ -46,7 +46,7 @@ class NumbaBackend(NumpyBackend):
         float32 or float64 matrices are offered to a provider, anything else is np.matmul's."""
         if a.ndim != 2 or b.ndim != 2 or a.dtype not in _REALS or b.dtype != a.dtype:
             return np.matmul(a, b, out=out)
-        provider = choice.decide(a.dtype, "plain", False, a.shape[0], a.shape[1], b.shape[1]).provider
+        provider = choice.decide(a.dtype, "plain", a.shape[0], a.shape[1], b.shape[1]).provider
         return provider.matmul(a, b, out=out)
 
     # --- the compiled time loop --------------------------------------------------------------
@@ -60,13 +60,8 @@ class NumbaBackend(NumpyBackend):
             return False
         G = rec.gates * H
         dtype = out.dtype
-        decision = choice.decide(dtype, "step", False, B, H, G)
-        shards = shard.shard_count(B, decision.provider.name)
-        if shards > 1:
-            rows = -(-B // shards)
-            decision = choice.decide(dtype, "step", True, rows, H, G)
-            shards = shard.shard_count(B, decision.provider.name)
-        provider = decision.provider
+        provider = choice.decide(dtype, "step", B, H, G).provider
+        shards = shard.shard_count(B, provider.name)
         if shards == 1 and provider.name == "openblas" and B > LOOP_MAX_BATCH:
             return False
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is

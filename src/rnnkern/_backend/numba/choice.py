@@ -3,11 +3,13 @@
 Which library multiplies faster depends on the machine (MKL's packed GEMM ran the default LSTM's step
 GEMM in 0.69x OpenBLAS's time on an Intel Xeon, 1.46x on an AMD EPYC; benchmarks/RESULTS.md), so it is
 timed where it runs. For each GEMM *class* (the dtype; a step GEMM in the compiled loop, with MKL's
-weights packed, or a plain one; whether it runs on every thread or one; and its rows, inner size and
-columns rounded up to powers of two), the first layer that needs it times the candidates on its own
-shapes (capped, so that it takes tens of milliseconds): a warm-up first (MKL's pool runs at one
-thread's speed for a while after it starts), then rounds in alternating order, and the median of the
-per-round ratios decides. The answer is kept in ``gemm-choice.json`` in rnnkern's cache folder
+weights packed, or a plain one; and its rows, inner size and columns rounded up to powers of two), the
+first layer that needs it times the candidates on its own shapes (capped, so that it takes tens of
+milliseconds): a warm-up first, then rounds in alternating order, and the median of the per-round
+ratios decides. Both are timed on one thread: two thread pools timed in alternation fight (each
+spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores), while
+one thread's ratio ranks them as the pools' does (MKL packed 0.56x at one thread, 0.63x at two, in
+benchmarks/packed_gemm_trial.py on this Intel machine). The answer is kept in ``gemm-choice.json`` in rnnkern's cache folder
 (``specialise.cache_folder``), keyed by the machine (CPU model and flags), the libraries' versions and
 the class; where that folder is not writable it is kept for the process only.
 
@@ -91,9 +93,9 @@ def _bucket(n):
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def gemm_class(dtype, kind, serial, M, K, N):
+def gemm_class(dtype, kind, M, K, N):
     """The class a GEMM's decision is kept for (see the module's docstring)."""
-    return f"{np.dtype(dtype).name} {kind} {'serial' if serial else 'pool'} {_bucket(M)}x{_bucket(K)}x{_bucket(N)}"
+    return f"{np.dtype(dtype).name} {kind} {_bucket(M)}x{_bucket(K)}x{_bucket(N)}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,19 +133,18 @@ _LOCK = threading.Lock()
 _MEMORY = {}  # (machine key, class) -> (name, ratio): this process's decisions
 
 
-def decide(dtype, kind, serial, M, K, N):
-    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' or 'plain', run on one thread
-    (``serial``) or on the library's pool."""
+def decide(dtype, kind, M, K, N):
+    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' (the compiled loops') or 'plain'."""
     provider = forced()
     if provider is not None:
         return Decision(provider, "RNNKERN_CPU_GEMM")
     if mkl_provider() is None:
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
-    cls = gemm_class(dtype, kind, serial, M, K, N)
+    cls = gemm_class(dtype, kind, M, K, N)
     with _LOCK:
         name, ratio = _remembered(cls)
         if name is None:
-            ratio = measure(dtype, kind, serial, M, K, N)
+            ratio = measure(dtype, kind, M, K, N)
             name = "mkl" if ratio < 1.0 else "openblas"
             _remember(cls, name, ratio)
     return Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
@@ -154,7 +155,7 @@ def describe(dtype=np.float32, M=64, K=512, N=2048):
     info`` (the default LSTM's step GEMM) and the benchmark header (its own shapes)."""
     versions = ", ".join(f"{p.name} ({p.version()})" for p in installed())
     try:
-        decision = decide(dtype, "step", False, M, K, N)
+        decision = decide(dtype, "step", M, K, N)
     except (ValueError, RuntimeError) as exc:
         return f"{exc}; installed: {versions}"
     return (f"{decision.provider.name} ({decision.reason}) for the step GEMM {M}x{K} @ {K}x{N} "
@@ -204,8 +205,9 @@ def _remember(cls, name, ratio):
         pass  # a read-only cache folder: this process remembers it
 
 
-def measure(dtype, kind, serial, M, K, N):
-    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS), median of per-round ratios."""
+def measure(dtype, kind, M, K, N):
+    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS) on one thread, median of
+    per-round ratios."""
     M, K, N = (min(v, cap) for v, cap in zip((M, K, N), CAPS))
     rng = np.random.default_rng(0)
     a = rng.standard_normal((M, K)).astype(dtype)
@@ -221,24 +223,23 @@ def measure(dtype, kind, serial, M, K, N):
     times = {name: [] for name in runs}
     calls = {}
     for name, (provider, run) in runs.items():
-        with _threads(provider, serial), provider.exclusive():
+        with _serial(provider):
             calls[name] = _calls_for(run)
     for r in range(ROUNDS):
         order = list(runs) if r % 2 == 0 else list(runs)[::-1]
         for name in order:
             provider, run = runs[name]
-            with _threads(provider, serial), provider.exclusive():
+            with _serial(provider):
                 start = time.perf_counter()
                 run(calls[name])
                 times[name].append((time.perf_counter() - start) / calls[name])
     return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
 
 
-def _threads(provider, serial):
+def _serial(provider):
     stack = contextlib.ExitStack()
-    if serial:
-        stack.enter_context(provider.serial())
-        stack.enter_context(provider.serial_thread())
+    stack.enter_context(provider.serial())
+    stack.enter_context(provider.serial_thread())
     return stack
 
 
