@@ -22,13 +22,13 @@ def fresh(monkeypatch, tmp_path):
     return tmp_path / "rnnkern" / choice.FILE
 
 
-def test_bad_value_is_a_clear_error(monkeypatch):
+def test_bad_value_is_a_clear_error(fresh, monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "blis")
     with pytest.raises(ValueError, match="RNNKERN_CPU_GEMM must be 'openblas' or 'mkl'.*'blis'"):
         rnnkern.LSTM(2, 3)(np.zeros((2, 1, 2), np.float32))
 
 
-def test_mkl_requested_without_mkl_names_the_extra(monkeypatch):
+def test_mkl_requested_without_mkl_names_the_extra(fresh, monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "mkl")
     monkeypatch.setattr(choice, "mkl_provider", lambda: None)
     monkeypatch.setattr(choice, "mkl_unavailable_reason", lambda: "MKL is not installed")
@@ -36,7 +36,7 @@ def test_mkl_requested_without_mkl_names_the_extra(monkeypatch):
         rnnkern.GRU(2, 3)(np.zeros((2, 1, 2), np.float32))
 
 
-def test_the_override_wins_and_says_so(monkeypatch):
+def test_the_override_wins_and_says_so(fresh, monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
     decision = choice.decide(np.float32, "step", 64, 512, 2048)
     assert decision.provider.name == "openblas" and decision.reason == "RNNKERN_CPU_GEMM"

@@ -130,11 +130,20 @@ class Decision:
 
 
 _LOCK = threading.Lock()
-_MEMORY = {}  # (machine key, class) -> (name, ratio): this process's decisions
+_MEMORY = {}  # (machine key, class) -> (name, ratio), and ("shape", ...) -> Decision: this process's
 
 
 def decide(dtype, kind, M, K, N):
-    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' (the compiled loops') or 'plain'."""
+    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' (the compiled loops') or 'plain'
+    (remembered per exact shape too: every step's GEMM asks)."""
+    shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N)
+    known = _MEMORY.get(shape_key)
+    if known is None:
+        known = _MEMORY[shape_key] = _decide(dtype, kind, M, K, N)
+    return known
+
+
+def _decide(dtype, kind, M, K, N):
     provider = forced()
     if provider is not None:
         return Decision(provider, "RNNKERN_CPU_GEMM")
