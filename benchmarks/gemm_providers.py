@@ -110,7 +110,8 @@ def fight(rounds):
     print("LSTM forward, default config, MKL provider, unsharded:")
     for name, ts in times.items():
         ratio = statistics.median(t / b for t, b in zip(ts, base))
-        print(f"  {name:<48} min {min(ts) * 1e3:7.1f} ms  median {statistics.median(ts) * 1e3:7.1f} ms  {ratio:.2f}x alone")
+        print(f"  {name:<48} min {min(ts) * 1e3:7.1f} ms  median {statistics.median(ts) * 1e3:7.1f} ms  "
+              f"{ratio:.2f}x alone")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ warm-up call before each timing (the prototype's trap 3: idle pools spin). Print
 and median, and the median of per-round ratios to torch.nn. Outputs are checked against the first
 variant's (max difference).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python benchmarks/gemm_shard_ab.py [rounds] [cells] [configs]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src \
+        python benchmarks/gemm_shard_ab.py [rounds] [cells] [configs]
 """
 
 import os
@@ -18,7 +19,8 @@ import numpy as np
 
 import rnnkern
 
-CONFIGS = {"default": (100, 64, 512, 512), "small": (100, 1, 256, 256)}
+CONFIGS = {"default": (100, 64, 512, 512), "small": (100, 1, 256, 256), "b4": (100, 4, 256, 256),
+           "b16": (100, 16, 512, 512)}
 VARIANTS = [("openblas", "1"), ("openblas", "2"), ("mkl", "1"), ("mkl", "2")]
 
 

@@ -9,9 +9,10 @@ milliseconds): a warm-up first, then rounds in alternating order, and the median
 ratios decides. Both are timed on one thread: two thread pools timed in alternation fight (each
 spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores), while
 one thread's ratio ranks them as the pools' does (MKL packed 0.56x at one thread, 0.63x at two, in
-benchmarks/packed_gemm_trial.py on this Intel machine). The answer is kept in ``gemm-choice.json`` in rnnkern's cache folder
-(``specialise.cache_folder``), keyed by the machine (CPU model and flags), the libraries' versions and
-the class; where that folder is not writable it is kept for the process only.
+benchmarks/packed_gemm_trial.py on this Intel machine). The answer is kept in ``gemm-choice.json``
+in rnnkern's cache folder (``specialise.cache_folder``), keyed by the machine (CPU model and flags),
+the libraries' versions and the class; where that folder is not writable it is kept for the process
+only.
 
 ``RNNKERN_CPU_GEMM=openblas|mkl`` (read at each call) overrides the measurement.
 """
