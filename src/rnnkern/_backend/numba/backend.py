@@ -70,8 +70,7 @@ class NumbaBackend(NumpyBackend):
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
         p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
         loop = shard.Loop(steps(rec.math), rec, w_hh, b_hn, p, dtype)
-        with provider.exclusive():
-            shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards))
+        shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards))
         return True
 
     @staticmethod

@@ -14,7 +14,6 @@ benchmarks/RESULTS.md), overridden by ``RNNKERN_CPU_SHARDS`` (1 turns it off).
 """
 
 import concurrent.futures
-import contextlib
 import functools
 import os
 
@@ -93,21 +92,25 @@ class Loop:
 
 
 def run_sharded(loop, provider, gx, h0, out, reverse, c, shards):
-    """Run ``loop`` over every chunk of ``gx`` with the batch in ``shards`` (start, stop) runs."""
+    """Run ``loop`` over every chunk of ``gx`` with the batch in ``shards`` (start, stop) runs. Each
+    chunk's input projection runs first, on every thread and by its own provider; then the shards,
+    with ``provider.exclusive`` (OpenBLAS held at one thread while MKL runs) and, sharded, every GEMM
+    on one thread (``serial``, ``serial_thread``)."""
     T = out.shape[0]
     parts = [_Shard(loop, provider, start, stop, h0, c) for start, stop in shards]
     steps = range(0, T, gx.chunk_steps)
-    with (provider.serial() if len(parts) > 1 else contextlib.nullcontext()):
-        for begin in (reversed(steps) if reverse else steps):
-            begin, block = gx.block(begin)
-            chunk = out[begin:begin + block.shape[0]]
+    for begin in (reversed(steps) if reverse else steps):
+        begin, block = gx.block(begin)
+        chunk = out[begin:begin + block.shape[0]]
+        with provider.exclusive():
             if len(parts) == 1:
                 parts[0].run(block, chunk, reverse)
                 continue
-            futures = [_pool(len(parts) - 1).submit(p.run_serial, block, chunk, reverse) for p in parts[1:]]
-            parts[0].run_serial(block, chunk, reverse)
-            for f in futures:
-                f.result()
+            with provider.serial():
+                futures = [_pool(len(parts) - 1).submit(p.run_serial, block, chunk, reverse) for p in parts[1:]]
+                parts[0].run_serial(block, chunk, reverse)
+                for f in futures:
+                    f.result()
 
 
 class _Shard:
