@@ -105,7 +105,14 @@ def test_two_shards_give_the_unsharded_bits(provider, kind, B, monkeypatch):
 def test_shards_have_two_rows_or_more(B, shards, want, monkeypatch):
     monkeypatch.setattr(shard, "cores", lambda: 2)
     monkeypatch.setenv("RNNKERN_CPU_SHARDS", str(shards))
-    assert shard.bounds(B, shard.shard_count(B, "openblas")) == want
+    assert shard.bounds(B, shard.shard_count(B, "openblas", "LSTM")) == want
+
+
+def test_the_size_rule_shards_large_batches_only(monkeypatch):
+    monkeypatch.setattr(shard, "cores", lambda: 2)
+    monkeypatch.delenv("RNNKERN_CPU_SHARDS", raising=False)
+    assert shard.shard_count(64, "mkl", "LSTM") == 2 and shard.shard_count(8, "mkl", "LSTM") == 1
+    assert shard.shard_count(64, "openblas", "GRU") == 2 and shard.shard_count(64, "openblas", "LSTM") == 1
 
 
 def test_bad_shard_count_is_a_clear_error(monkeypatch):

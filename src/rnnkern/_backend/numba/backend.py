@@ -61,7 +61,7 @@ class NumbaBackend(NumpyBackend):
         G = rec.gates * H
         dtype = out.dtype
         provider = choice.decide(dtype, "step", B, H, G).provider
-        shards = shard.shard_count(B, provider.name)
+        shards = shard.shard_count(B, provider.name, rec.math.kind)
         if shards == 1 and provider.name == "openblas" and B > LOOP_MAX_BATCH:
             return False
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is

@@ -9,8 +9,14 @@ Results: every row's arithmetic is the same in any shard as in the whole batch f
 as long as no shard has a single row (a one-row product goes to GEMV, which sums in another order;
 tests/test_gemm_shard.py checks it), so shards have at least 2 rows and sharding changes no bit.
 
-Whether to shard is a size rule measured on the machine it was written on (``SHARD_MIN_BATCH``,
-benchmarks/RESULTS.md), overridden by ``RNNKERN_CPU_SHARDS`` (1 turns it off).
+Whether to shard is a size rule (``SHARD_MIN_BATCH``), overridden by ``RNNKERN_CPU_SHARDS`` (1 turns it
+off). From benchmarks/gemm_shard_ab.py on the 2-core Intel Xeon (issue 17's report; the machine was
+loaded, load average 5-8, which favours one-thread shards over a 2-thread pool): two shards ran faster
+than none from batch 16 up with MKL for every cell (default size: LSTM 0.57-0.59x torch against
+0.62-0.63x, GRU 0.26 against 0.43, RNN 0.49-0.52 against 1.0-1.4) and with OpenBLAS for the GRU and
+RNN; at batch 4 they were slower for the LSTM and RNN with MKL. The LSTM with OpenBLAS is left unsharded: on
+a quiet Intel Xeon the prototype's sharded OpenBLAS LSTM ran 2.18x torch against 1.47x unsharded
+(/work/shared/notes/cpu-gemm-prototype.md), which a loaded machine cannot refute.
 """
 
 import concurrent.futures
@@ -21,8 +27,9 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 
-# Batches from this size up are split across the cores, per provider (None: never). See RESULTS.md.
-SHARD_MIN_BATCH = {"openblas": None, "mkl": None}
+# Batches from this size up are split across the cores, per (provider, cell) (absent: never).
+SHARD_MIN_BATCH = {("mkl", "LSTM"): 16, ("mkl", "GRU"): 16, ("mkl", "RNN"): 16,
+                   ("openblas", "GRU"): 16, ("openblas", "RNN"): 16}
 
 
 def cores():
@@ -32,7 +39,7 @@ def cores():
         return os.cpu_count() or 1
 
 
-def shard_count(batch, provider_name):
+def shard_count(batch, provider_name, cell):
     """How many shards a batch of ``batch`` rows runs in: RNNKERN_CPU_SHARDS, else the size rule; never
     more than the cores, nor so many that a shard would have fewer than 2 rows."""
     value = os.environ.get("RNNKERN_CPU_SHARDS", "")
@@ -41,7 +48,7 @@ def shard_count(batch, provider_name):
             raise ValueError(f"RNNKERN_CPU_SHARDS must be a whole number >= 1 (1: no sharding), got {value!r}")
         wanted = int(value)
     else:
-        least = SHARD_MIN_BATCH.get(provider_name)
+        least = SHARD_MIN_BATCH.get((provider_name, cell))
         wanted = cores() if least is not None and batch >= least else 1
     return max(1, min(wanted, cores(), batch // 2))
 
