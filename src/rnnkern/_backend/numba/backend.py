@@ -22,6 +22,10 @@ from ..numpy.steps import NumpyBackend
 # loop, whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
 _REALS = (np.float32, np.float64)
+# Step GEMMs of fewer multiply-adds than this run MKL on one thread: waking its pool every step cost
+# more than it gave (T=100 B=1 H=256, 2 cores: MKL on one thread 0.04-0.23x OpenBLAS's time, on its
+# pool 0.58-1.88x; issue 17's report). The choice times them on one thread too.
+MKL_ONE_THREAD_WORK = 1 << 20
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,7 +74,8 @@ class NumbaBackend(NumpyBackend):
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
         p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
         loop = shard.Loop(steps(rec.math), rec, w_hh, b_hn, p, dtype)
-        shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards))
+        one_thread = provider.name == "mkl" and B * H * G < MKL_ONE_THREAD_WORK
+        shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True
 
     @staticmethod

@@ -98,11 +98,11 @@ class Loop:
             k.gru_reset_after_loop(block, operands[0], operands[1], h_prev, chunk, reverse, *bufs)
 
 
-def run_sharded(loop, provider, gx, h0, out, reverse, c, shards):
+def run_sharded(loop, provider, gx, h0, out, reverse, c, shards, one_thread=False):
     """Run ``loop`` over every chunk of ``gx`` with the batch in ``shards`` (start, stop) runs. Each
     chunk's input projection runs first, on every thread and by its own provider; then the shards,
     with ``provider.exclusive`` (OpenBLAS held at one thread while MKL runs) and, sharded, every GEMM
-    on one thread (``serial``, ``serial_thread``)."""
+    on one thread (``serial``, ``serial_thread``); unsharded too with ``one_thread``."""
     T = out.shape[0]
     parts = [_Shard(loop, provider, start, stop, h0, c) for start, stop in shards]
     steps = range(0, T, gx.chunk_steps)
@@ -111,7 +111,7 @@ def run_sharded(loop, provider, gx, h0, out, reverse, c, shards):
         chunk = out[begin:begin + block.shape[0]]
         with provider.exclusive():
             if len(parts) == 1:
-                parts[0].run(block, chunk, reverse)
+                (parts[0].run_serial if one_thread else parts[0].run)(block, chunk, reverse)
                 continue
             with provider.serial():
                 futures = [_pool(len(parts) - 1).submit(p.run_serial, block, chunk, reverse) for p in parts[1:]]
