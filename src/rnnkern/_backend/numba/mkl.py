@@ -63,7 +63,7 @@ class Mkl:
         text = ctypes.create_string_buffer(256)
         lib.MKL_Get_Version_String(text, 256)
         full = text.value.decode(errors="replace").strip()
-        found = re.search(r"Version (\S+)", full)
+        found = re.search(r"Version ([0-9][0-9.]*)", full)
         self.version = f"MKL {found.group(1)}" if found else full
         for name in COMPILED_NAMES:
             llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
