@@ -12,9 +12,10 @@ tests/test_gemm_shard.py checks it), so shards have at least 2 rows and sharding
 Whether to shard is a size rule (``SHARD_MIN_BATCH``), overridden by ``RNNKERN_CPU_SHARDS`` (1 turns it
 off). From benchmarks/gemm_shard_ab.py on the 2-core Intel Xeon (issue 17's report; the machine was
 loaded, load average 5-8, which favours one-thread shards over a 2-thread pool): two shards ran faster
-than none from batch 16 up with MKL for every cell (default size: LSTM 0.57-0.59x torch against
-0.62-0.63x, GRU 0.26 against 0.43, RNN 0.49-0.52 against 1.0-1.4) and with OpenBLAS for the GRU and
-RNN; at batch 4 they were slower for the LSTM and RNN with MKL. The LSTM with OpenBLAS is left unsharded: on
+than none at batch 16 and 64 with MKL for the LSTM and GRU (default size, batch 64: LSTM 0.57-0.59x
+torch against 0.62-0.63x, GRU 0.26 against 0.43) and with OpenBLAS for the GRU; the RNN gained at
+batch 64 (0.49-0.52 against 1.0-1.4 with MKL) but lost at 16 (0.53 against 0.44), and at batch 4
+the LSTM and RNN lost with MKL. The LSTM with OpenBLAS is left unsharded: on
 a quiet Intel Xeon the prototype's sharded OpenBLAS LSTM ran 2.18x torch against 1.47x unsharded
 (/work/shared/notes/cpu-gemm-prototype.md), which a loaded machine cannot refute.
 """
@@ -28,8 +29,8 @@ import numpy as np
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
-SHARD_MIN_BATCH = {("mkl", "LSTM"): 16, ("mkl", "GRU"): 16, ("mkl", "RNN"): 16,
-                   ("openblas", "GRU"): 16, ("openblas", "RNN"): 16}
+SHARD_MIN_BATCH = {("mkl", "LSTM"): 16, ("mkl", "GRU"): 16, ("mkl", "RNN"): 64,
+                   ("openblas", "GRU"): 16, ("openblas", "RNN"): 64}
 
 
 def cores():
