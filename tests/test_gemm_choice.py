@@ -73,10 +73,10 @@ def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
-    decision = choice.decide(np.float64, "plain", 3, 4, 5)
+    decision = choice.decide(np.float64, "step", 3, 4, 5)
     assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
-    assert choice.decide(np.float64, "plain", 3, 4, 5).provider.name == "mkl"  # kept in memory
+    assert choice.decide(np.float64, "step", 3, 4, 5).provider.name == "mkl"  # kept in memory
 
 
 @needs_mkl
@@ -84,8 +84,15 @@ def test_a_corrupt_cache_file_is_measured_over(fresh, monkeypatch):
     fresh.parent.mkdir(parents=True)
     fresh.write_text("{not json")
     monkeypatch.setattr(choice, "measure", lambda *a: 2.0)
-    assert choice.decide(np.float32, "plain", 3, 4, 5).provider.name == "openblas"
+    assert choice.decide(np.float32, "plain", 64, 64, 64).provider.name == "openblas"
     assert json.loads(fresh.read_text())  # replaced by a whole, valid file
+
+
+@needs_mkl
+def test_small_plain_gemms_are_numpys_untimed(fresh, monkeypatch):
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
+    decision = choice.decide(np.float32, "plain", 1, 256, 512)
+    assert decision.provider.name == "openblas" and decision.reason.startswith("small")
 
 
 def test_info_and_bench_header_name_the_provider(monkeypatch):

@@ -41,6 +41,9 @@ ROUNDS = 5
 WARM_UP_S = 0.03
 ROUND_S = 0.002
 CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
+# Plain GEMMs of fewer multiply-adds are NumPy's without timing: MKL's, called through ctypes, measured
+# 4-12x OpenBLAS's time on every class below this (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores.
+PLAIN_MIN_WORK = 1 << 18
 
 
 @njit(nogil=True, cache=COMPILE_CACHE)
@@ -150,6 +153,8 @@ def _decide(dtype, kind, M, K, N):
         return Decision(provider, "RNNKERN_CPU_GEMM")
     if mkl_provider() is None:
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
+    if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
+        return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
     cls = gemm_class(dtype, kind, M, K, N)
     with _LOCK:
         name, ratio = _remembered(cls)
