@@ -44,6 +44,10 @@ CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
 # Plain GEMMs of fewer multiply-adds are NumPy's without timing: MKL's, called through ctypes, measured
 # 4-12x OpenBLAS's time on every class below this (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores.
 PLAIN_MIN_WORK = 1 << 18
+# MKL's packing takes at least 7.9 MB whatever the weights' size (MKL 2026.2): packed weights are used
+# only where that is at most this many times the weights themselves, so that a small layer's memory
+# stays its own (a 10,000-step sequence's forward is bounded by its output: tests/test_layers.py).
+PACK_MAX_GROWTH = 4
 
 
 @njit(nogil=True, cache=COMPILE_CACHE)
@@ -155,6 +159,11 @@ def _decide(dtype, kind, M, K, N):
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
     if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
+    if kind == "step":
+        size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
+        if size > PACK_MAX_GROWTH * weights:
+            return Decision(openblas(), f"MKL would pack {weights / 2**20:.2g} MiB of weights into "
+                                        f"{size / 2**20:.3g} MiB")
     cls = gemm_class(dtype, kind, M, K, N)
     with _LOCK:
         name, ratio = _remembered(cls)

@@ -76,6 +76,12 @@ class Mkl:
     def max_threads(self):
         return self.lib.MKL_Get_Max_Threads()
 
+    def pack_size(self, dtype, rows, K, N):
+        """Bytes of a packing of a (K, N) matrix for ``rows``-row products (at least 7.9 MB in MKL
+        2026.2, even for a few bytes of weights)."""
+        letter = "s" if np.dtype(dtype).itemsize == 4 else "d"
+        return getattr(self.lib, f"cblas_{letter}gemm_pack_get_size")(B_MATRIX, rows, N, K)
+
     def pack(self, w_t, rows):
         """W^T (K, N), a row-major matrix (C-contiguous, or rows of it), packed for ``rows``-row products:
         a 64-byte aligned uint8 array, which ``blas.matmul_into`` and ``gemm`` take as the B operand."""
