@@ -51,17 +51,17 @@ def test_only_one_installed(fresh, monkeypatch):
 
 @needs_mkl
 def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
-    decision = choice.decide(np.float32, "step", 8, 16, 64)
+    decision = choice.decide(np.float32, "step", 64, 512, 2048)
     assert decision.reason.startswith("measured ")
     ratio = float(decision.reason.split()[1].rstrip("x"))
     assert ratio > 0 and decision.provider.name == ("mkl" if ratio < 1 else "openblas")
     saved = json.loads(fresh.read_text())
-    entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", 8, 16, 64)]
+    entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", 64, 512, 2048)]
     assert entry["provider"] == decision.provider.name
     # a later process (nothing in memory) reads the file instead of measuring again
     monkeypatch.setattr(choice, "_MEMORY", {})
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
-    again = choice.decide(np.float32, "step", 7, 15, 60)  # the same class
+    again = choice.decide(np.float32, "step", 60, 500, 2000)  # the same class
     assert again.provider is decision.provider
 
 
@@ -73,10 +73,10 @@ def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
-    decision = choice.decide(np.float64, "step", 3, 4, 5)
+    decision = choice.decide(np.float64, "step", 64, 512, 2048)
     assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
-    assert choice.decide(np.float64, "step", 3, 4, 5).provider.name == "mkl"  # kept in memory
+    assert choice.decide(np.float64, "step", 64, 512, 2048).provider.name == "mkl"  # kept in memory
 
 
 @needs_mkl
@@ -93,6 +93,14 @@ def test_small_plain_gemms_are_numpys_untimed(fresh, monkeypatch):
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
     decision = choice.decide(np.float32, "plain", 1, 256, 512)
     assert decision.provider.name == "openblas" and decision.reason.startswith("small")
+
+
+@needs_mkl
+def test_small_weights_are_not_packed(fresh, monkeypatch):
+    """MKL packs into 7.9 MB or more whatever the weights' size: a small layer keeps OpenBLAS."""
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
+    decision = choice.decide(np.float32, "step", 2, 8, 32)
+    assert decision.provider.name == "openblas" and decision.reason.startswith("MKL would pack")
 
 
 def test_info_and_bench_header_name_the_provider(monkeypatch):
