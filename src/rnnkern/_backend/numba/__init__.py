@@ -6,5 +6,8 @@
 - ``options``: the default options compiled into ``steps`` (generated);
 - ``specialise``: ``steps`` for any other CellMath, generated and cached on disk;
 - ``scalar``: vectorisable float32 exp/tanh/sigmoid and the compile-cache decision;
-- ``blas``: NumPy's own OpenBLAS called from compiled code, with leading dimensions checked.
+- ``blas``: NumPy's own OpenBLAS (or MKL's packed GEMM) called from compiled code, leading dimensions checked;
+- ``gemm``: the GEMM providers (openblas, mkl) and their thread settings; ``mkl``: MKL loaded with ctypes;
+- ``choice``: which provider runs each kind of GEMM, measured at first use and kept on disk;
+- ``shard``: the compiled loop with the batch split across the cores.
 """

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
-from . import blas, lnsteps
+from . import blas, choice, lnsteps, shard
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -21,6 +21,11 @@ from ..numpy.steps import NumpyBackend
 # Batches up to this size run the compiled time loop (steps.*_loop); larger ones the Python
 # loop, whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
+_REALS = (np.float32, np.float64)
+# Step GEMMs of fewer multiply-adds than this run MKL on one thread: waking its pool every step cost
+# more than it gave (T=100 B=1 H=256, 2 cores: MKL on one thread 0.04-0.23x OpenBLAS's time, on its
+# pool 0.58-1.88x; issue 17's report). The choice times them on one thread too.
+MKL_ONE_THREAD_WORK = 1 << 20
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,40 +44,38 @@ def _peepholes(p, like):
 class NumbaBackend(NumpyBackend):
     _kernels = f"numba {numba.__version__} fused kernels"
 
+    # --- GEMMs: the provider chosen for their class (choice) -----------------------------------
+    def matmul(self, a, b, out=None):
+        """a @ b (into ``out``) by the provider chosen for this GEMM's class; only 2-D products of
+        float32 or float64 matrices are offered to a provider, anything else is np.matmul's."""
+        if a.ndim != 2 or b.ndim != 2 or a.dtype not in _REALS or b.dtype != a.dtype:
+            return np.matmul(a, b, out=out)
+        provider = choice.decide(a.dtype, "plain", a.shape[0], a.shape[1], b.shape[1]).provider
+        return provider.matmul(a, b, out=out)
+
     # --- the compiled time loop --------------------------------------------------------------
     def time_loop(self, rec, gx, w_hh, b_hn, h0, out, reverse, c):
         """Run ``_sequence.run_direction``'s loop compiled, when it can: returns False (having done
-        nothing) for what the compiled loops do not cover, and the Python loop runs instead."""
+        nothing) for what the compiled loops do not cover, and the Python loop runs instead. The
+        batch runs in shards on both cores where ``shard.shard_count`` says so; with OpenBLAS
+        unsharded, batches above LOOP_MAX_BATCH keep the Python loop (as fast there, RESULTS.md)."""
         T, B, H = out.shape
         if not self._loop_covers(rec, gx, w_hh, h0, c, out, B, H):
             return False
-        k = steps(rec.math)
-        w_t, dtype = w_hh.T, out.dtype
+        G = rec.gates * H
+        dtype = out.dtype
+        provider = choice.decide(dtype, "step", B, H, G).provider
+        shards = shard.shard_count(B, provider.name, rec.math.kind)
+        if shards == 1 and provider.name == "openblas" and B > LOOP_MAX_BATCH:
+            return False
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is
         # copied: B*H values, against a silently wrong product (issue 15).
         h0 = h0 if blas.describable(h0) else np.ascontiguousarray(h0)
-        if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
-            bufs = (np.empty((B, 2 * H), dtype), np.empty((B, H), dtype), np.empty((B, H), dtype))
-        else:
-            bufs = (np.empty((B, rec.gates * H), dtype),)
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
-        if c is not None:
-            c_spare = np.empty_like(c)  # the LSTM loop alternates c and c_spare
-            p = _peepholes(getattr(rec, "weight_p", None), c)
-        h_prev = h0
-        starts = range(0, T, gx.chunk_steps)
-        for start in (reversed(starts) if reverse else starts):
-            start, block = gx.block(start)  # the input projection of this chunk of steps
-            chunk = out[start:start + block.shape[0]]
-            if isinstance(rec, LSTMRecurrence):
-                k.lstm_loop(block, w_t, h_prev, c, c_spare, p, chunk, reverse, *bufs)
-            elif isinstance(rec, RNNRecurrence):
-                k.rnn_loop(block, w_t, h_prev, chunk, reverse, *bufs)
-            elif rec.linear_before_reset:
-                k.gru_loop(block, w_t, b_hn, h_prev, chunk, reverse, *bufs)
-            else:
-                k.gru_reset_after_loop(block, w_t, h_prev, chunk, reverse, *bufs)
-            h_prev = chunk[0 if reverse else -1]
+        p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
+        loop = shard.Loop(steps(rec.math), rec, w_hh, b_hn, p, dtype)
+        one_thread = provider.name == "mkl" and B * H * G < MKL_ONE_THREAD_WORK
+        shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True
 
     @staticmethod
@@ -81,7 +84,7 @@ class NumbaBackend(NumpyBackend):
         (a projection, say, changes the shapes checked here), the input projected in chunks
         (_sequence.InputProjection), W_hh^T and every output step a row-major matrix BLAS can take
         (the initial state is copied when it is not, see time_loop). Every CellMath is covered."""
-        return (blas.AVAILABLE and B <= LOOP_MAX_BATCH and out.dtype in (np.float32, np.float64)
+        return (blas.AVAILABLE and B >= 1 and out.dtype in (np.float32, np.float64)
                 and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
                 and blas.describable(w_hh.T) and blas.describable(out[0])

@@ -7,6 +7,12 @@ integers): that library is already loaded, so its symbols are registered with LL
 own names and the compiled loops call them like C functions (which keeps them cacheable: no
 pointer is baked into the code). Where the probe finds no such library (NumPy built against
 Accelerate or MKL, say), ``AVAILABLE`` is False and the Python time loop runs instead.
+
+``matmul_into`` also takes, as its B operand, weights packed by MKL (``mkl.Mkl.pack``, a 1-D uint8
+array): it then calls ``cblas_?gemm_compute``, registered with LLVM by ``mkl`` when MKL is loaded (the
+compiled loops are compiled for that operand type only when the ``mkl`` provider runs them).
+``openblas_threads`` reads and sets OpenBLAS's thread count through its own exported functions
+(threadpoolctl would also find and reconfigure MKL: see ``gemm``).
 """
 
 import ctypes
@@ -18,7 +24,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED = 101, 111, 112, 151  # _PACKED: MKL's CblasPacked
 _I32, _I64, _PTR = types.int32, types.int64, types.intp  # pointers passed as integers (same ABI)
 
 
@@ -34,8 +40,8 @@ def _probe():
             continue
         for name, fn in symbols.items():
             llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
-        return True
-    return False
+        return lib
+    return None
 
 
 def _gemm_type(real):
@@ -47,7 +53,19 @@ def _gemv_type(real):
 
 
 _NAMES = ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", "scipy_cblas_sgemv64_", "scipy_cblas_dgemv64_")
-AVAILABLE = _probe()
+_LIB = _probe()
+AVAILABLE = _LIB is not None
+
+
+def openblas_threads(n=None):
+    """OpenBLAS's thread count (a process-wide setting); with ``n``, set it to n and return the
+    previous count. None where NumPy's BLAS is not scipy-openblas64."""
+    if _LIB is None:
+        return None
+    previous = _LIB.scipy_openblas_get_num_threads64_()
+    if n is not None and n != previous:
+        _LIB.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
+    return previous
 
 
 def matmul_into(a, b, c):
@@ -82,9 +100,38 @@ def describable(array):
     return leading_dim(rows, cols, array.strides[0], array.strides[1], array.itemsize) > 0
 
 
+def _packed_type(real):
+    return types.void(_I32, _I32, _I32, _I32, _I32, _I32, _PTR, _I32, _PTR, _I32, real, _PTR, _I32)
+
+
+def _packed_impl(real):
+    """c = a @ B for B packed by MKL (a 1-D uint8 array): cblas_?gemm_compute (32-bit integers)."""
+    letter = "s" if real == types.float32 else "d"
+    compute = types.ExternalFunction(f"cblas_{letter}gemm_compute", _packed_type(real))
+    dtype = np.float32 if real == types.float32 else np.float64
+    zero, size = dtype(0), np.dtype(dtype).itemsize
+
+    def impl(a, b, c):
+        M, K, N = a.shape[0], a.shape[1], c.shape[1]
+        if c.shape[0] != M:
+            raise ValueError("matmul_into: shapes do not match (a is (M, K), c (M, N))")
+        lda = leading_dim(M, K, a.strides[0], a.strides[1], size)
+        ldc = leading_dim(M, N, c.strides[0], c.strides[1], size)
+        if lda < 0 or ldc < 0:
+            raise ValueError("matmul_into: an operand is not a row-major matrix BLAS can take "
+                             "(broadcast, reversed, overlapping or column-strided): copy it first")
+        i32 = np.int32
+        compute(i32(_ROW_MAJOR), i32(_NO_TRANS), i32(_PACKED), i32(M), i32(N), i32(K), a.ctypes.data, i32(lda),
+                b.ctypes.data, i32(N), zero, c.ctypes.data, i32(ldc))
+
+    return impl
+
+
 @overload(matmul_into, jit_options=dict(error_model="numpy"))
 def _matmul_into(a, b, c):
     real = a.dtype
+    if isinstance(b, types.Array) and b.ndim == 1:
+        return _packed_impl(real)
     letter = "s" if real == types.float32 else "d"
     gemm = types.ExternalFunction(f"scipy_cblas_{letter}gemm64_", _gemm_type(real))
     gemv = types.ExternalFunction(f"scipy_cblas_{letter}gemv64_", _gemv_type(real))

@@ -337,8 +337,9 @@ def gru_backward_reset(r, h_prev, d_rh, dgx, dh_direct):
 # as much as the step's GEMV; at large batch it is noise. A loop runs the steps of one chunk of the
 # input projection (gx, (steps, B, G*H)) in order, reading h_prev and writing h into ``out``
 # (steps, B, H) and the cell state in place in ``c``; the caller chains the chunks. ``w_t`` is
-# W_hh^T (H, G*H), C-contiguous in the parameters' layout.
-@njit(**JIT)
+# W_hh^T (H, G*H), C-contiguous in the parameters' layout, or its packing by MKL (``gemm``). The loops
+# release the GIL: a sharded loop runs one per thread, each on its own rows of the batch (``shard``).
+@njit(nogil=True, **JIT)
 def rnn_loop(gx, w_t, h_prev, out, reverse, gh):
     T = gx.shape[0]
     for s in range(T):
@@ -348,7 +349,7 @@ def rnn_loop(gx, w_t, h_prev, out, reverse, gh):
         h_prev = out[t]
 
 
-@njit(**JIT)
+@njit(nogil=True, **JIT)
 def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh):
     """The cell state alternates between ``c`` and ``c_spare`` (an output that overlaps its input
     would send LLVM's vectorised loop to its scalar fallback) and ends in ``c``."""
@@ -364,7 +365,7 @@ def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh):
         c[...] = c_prev
 
 
-@njit(**JIT)
+@njit(nogil=True, **JIT)
 def gru_loop(gx, w_t, b_hn, h_prev, out, reverse, gh):
     """linear_before_reset=True."""
     T = gx.shape[0]
@@ -375,14 +376,15 @@ def gru_loop(gx, w_t, b_hn, h_prev, out, reverse, gh):
         h_prev = out[t]
 
 
-@njit(**JIT)
-def gru_reset_after_loop(gx, w_t, h_prev, out, reverse, gh_rz, gh_n, rh):
-    """linear_before_reset=False: two GEMMs per step, the second on r * h_prev."""
-    T, H = gx.shape[0], w_t.shape[0]
+@njit(nogil=True, **JIT)
+def gru_reset_after_loop(gx, w_rz, w_n, h_prev, out, reverse, gh_rz, gh_n, rh):
+    """linear_before_reset=False: two GEMMs per step, the second on r * h_prev (w_rz and w_n: the
+    first 2H and the last H columns of W_hh^T)."""
+    T = gx.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
-        matmul_into(h_prev, w_t[:, :2 * H], gh_rz)
+        matmul_into(h_prev, w_rz, gh_rz)
         gru_reset(gx[t], gh_rz, h_prev, rh)
-        matmul_into(rh, w_t[:, 2 * H:], gh_n)
+        matmul_into(rh, w_n, gh_n)
         gru_update(gx[t], gh_rz, gh_n, h_prev, out[t])
         h_prev = out[t]

@@ -128,6 +128,10 @@ class NumpyBackend(NumpyGradSteps, NumpyLayerNormSteps):
     def synchronize(self):
         pass
 
+    def matmul(self, a, b, out=None):
+        """Every GEMM of the recurrences (NumbaBackend's goes to the chosen GEMM provider)."""
+        return np.matmul(a, b, out=out)
+
     # --- fused steps (m: the direction's CellMath) ---------------------------------------------
     def rnn_step(self, m, gx, gh, h_out, train=False):
         """h_out = f(clip(gx + gh)). Without m.saves_activations gh is left holding a = gx + gh."""

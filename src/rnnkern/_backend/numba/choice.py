@@ -1,0 +1,278 @@
+"""Which GEMM provider (``gemm``) runs: measured on this machine at first use, remembered on disk.
+
+Which library multiplies faster depends on the machine (MKL's packed GEMM ran the default LSTM's step
+GEMM in 0.69x OpenBLAS's time on an Intel Xeon, 1.46x on an AMD EPYC; benchmarks/RESULTS.md), so it is
+timed where it runs. For each GEMM *class* (the dtype; a step GEMM in the compiled loop, with MKL's
+weights packed, or a plain one; and its rows, inner size and columns rounded up to powers of two), the
+first layer that needs it times the candidates on its own shapes (capped, so that it takes tens of
+milliseconds): a warm-up first, then rounds in alternating order, and the median of the per-round
+ratios decides. Both are timed on one thread: two thread pools timed in alternation fight (each
+spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores), while
+one thread's ratio ranks them as the pools' does (MKL packed 0.56x at one thread, 0.63x at two, in
+benchmarks/packed_gemm_trial.py on this Intel machine). The answer is kept in ``gemm-choice.json``
+in rnnkern's cache folder (``specialise.cache_folder``), keyed by the machine (CPU model and flags),
+the libraries' versions and the class; where that folder is not writable it is kept for the process
+only.
+
+``RNNKERN_CPU_GEMM=openblas|mkl`` (read at each call) overrides the measurement.
+"""
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+
+import numpy as np
+from numba import njit
+
+from . import blas
+from .gemm import MKL, OpenBLAS
+from .scalar import COMPILE_CACHE
+from .specialise import cache_folder
+
+PROVIDERS = ("openblas", "mkl")
+FILE = "gemm-choice.json"
+ROUNDS = 5
+WARM_UP_S = 0.03
+ROUND_S = 0.002
+CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
+# Plain GEMMs of fewer multiply-adds are NumPy's without timing: MKL's, called through ctypes, measured
+# 4-12x OpenBLAS's time on every class below this (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores.
+PLAIN_MIN_WORK = 1 << 18
+# MKL's packing takes at least 7.9 MB whatever the weights' size (MKL 2026.2): packed weights are used
+# only where that is at most this many times the weights themselves, so that a small layer's memory
+# stays its own (a 10,000-step sequence's forward is bounded by its output: tests/test_layers.py).
+PACK_MAX_GROWTH = 4
+
+
+@njit(nogil=True, cache=COMPILE_CACHE)
+def repeat_matmul(a, b, c, n):
+    """n step GEMMs as the compiled loops run them (``blas.matmul_into``), for timing."""
+    for _ in range(n):
+        blas.matmul_into(a, b, c)
+
+
+@functools.lru_cache(maxsize=None)
+def openblas():
+    return OpenBLAS()
+
+
+@functools.lru_cache(maxsize=None)
+def mkl_provider():
+    """The MKL provider, or None where MKL is not installed (``mkl.UNAVAILABLE`` says why)."""
+    from . import mkl
+
+    return None if mkl.LIBRARY is None else MKL(mkl.LIBRARY)
+
+
+def mkl_unavailable_reason():
+    from . import mkl
+
+    return mkl.UNAVAILABLE
+
+
+def installed():
+    """The providers that can run here."""
+    return [p for p in (openblas(), mkl_provider()) if p is not None]
+
+
+def forced():
+    """The provider RNNKERN_CPU_GEMM names, or None when it is unset; a bad value raises ValueError,
+    'mkl' without MKL installed RuntimeError naming the extra."""
+    value = os.environ.get("RNNKERN_CPU_GEMM", "")
+    if not value:
+        return None
+    if value not in PROVIDERS:
+        raise ValueError(f"RNNKERN_CPU_GEMM must be 'openblas' or 'mkl' (or unset: chosen by measurement), "
+                         f"got {value!r}")
+    if value == "mkl" and mkl_provider() is None:
+        from .mkl import EXTRA
+
+        raise RuntimeError(f"RNNKERN_CPU_GEMM=mkl, but {mkl_unavailable_reason()}; install it with: {EXTRA}")
+    return openblas() if value == "openblas" else mkl_provider()
+
+
+def _bucket(n):
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def gemm_class(dtype, kind, M, K, N):
+    """The class a GEMM's decision is kept for (see the module's docstring)."""
+    return f"{np.dtype(dtype).name} {kind} {_bucket(M)}x{_bucket(K)}x{_bucket(N)}"
+
+
+@functools.lru_cache(maxsize=None)
+def machine_key():
+    """The CPU model and flags, and the providers' versions: a decision holds while these do."""
+    model, flags = "", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1].strip()
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    versions = [f"{p.name} {p.version()}" for p in installed()]
+    digest = hashlib.sha256(repr((model, flags, os.cpu_count(), versions)).encode()).hexdigest()[:16]
+    return f"{model} [{digest}]"
+
+
+class Decision:
+    """The provider of one GEMM class and why: 'RNNKERN_CPU_GEMM', 'only one installed', 'measured 0.83x'
+    (MKL's time over OpenBLAS's, median of per-round ratios)."""
+
+    def __init__(self, provider, reason):
+        self.provider, self.reason = provider, reason
+
+    def __repr__(self):
+        return f"{self.provider.name} ({self.reason})"
+
+
+_LOCK = threading.Lock()
+_MEMORY = {}  # (machine key, class) -> (name, ratio), and ("shape", ...) -> Decision: this process's
+
+
+def decide(dtype, kind, M, K, N):
+    """The Decision for a GEMM (M, K) @ (K, N) of ``kind`` 'step' (the compiled loops') or 'plain'
+    (remembered per exact shape too: every step's GEMM asks)."""
+    shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N)
+    known = _MEMORY.get(shape_key)
+    if known is None:
+        known = _MEMORY[shape_key] = _decide(dtype, kind, M, K, N)
+    return known
+
+
+def _decide(dtype, kind, M, K, N):
+    provider = forced()
+    if provider is not None:
+        return Decision(provider, "RNNKERN_CPU_GEMM")
+    if mkl_provider() is None:
+        return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
+    if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
+        return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
+    if kind == "step":
+        size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
+        if size > PACK_MAX_GROWTH * weights:
+            return Decision(openblas(), f"MKL would pack {weights / 2**20:.2g} MiB of weights into "
+                                        f"{size / 2**20:.3g} MiB")
+    cls = gemm_class(dtype, kind, M, K, N)
+    with _LOCK:
+        name, ratio = _remembered(cls)
+        if name is None:
+            ratio = measure(dtype, kind, M, K, N)
+            name = "mkl" if ratio < 1.0 else "openblas"
+            _remember(cls, name, ratio)
+    return Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
+
+
+def describe(dtype=np.float32, M=64, K=512, N=2048):
+    """Which provider runs a step GEMM (M, K) @ (K, N) and why, and what is installed: for ``rnnkern
+    info`` (the default LSTM's step GEMM) and the benchmark header (its own shapes)."""
+    versions = ", ".join(f"{p.name} ({p.version()})" for p in installed())
+    try:
+        decision = decide(dtype, "step", M, K, N)
+    except (ValueError, RuntimeError) as exc:
+        return f"{exc}; installed: {versions}"
+    return (f"{decision.provider.name} ({decision.reason}) for the step GEMM {M}x{K} @ {K}x{N} "
+            f"{np.dtype(dtype).name}; installed: {versions}")
+
+
+def _path():
+    return cache_folder() / FILE
+
+
+def _read():
+    try:
+        with open(_path()) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remembered(cls):
+    key = (machine_key(), cls)
+    if key not in _MEMORY:
+        entry = _read().get(machine_key(), {}).get(cls)
+        if isinstance(entry, dict) and entry.get("provider") in PROVIDERS:
+            _MEMORY[key] = (entry["provider"], float(entry.get("ratio", 1.0)))
+    return _MEMORY.get(key, (None, None))
+
+
+def _remember(cls, name, ratio):
+    """Keep the decision in memory and, where the cache folder is writable, on disk (a whole new file
+    replaces the old one, so a reader never sees half of it)."""
+    _MEMORY[(machine_key(), cls)] = (name, ratio)
+    try:
+        data = _read()
+        data.setdefault(machine_key(), {})[cls] = {"provider": name, "ratio": round(ratio, 4)}
+        folder = _path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, _path())
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only cache folder: this process remembers it
+
+
+def measure(dtype, kind, M, K, N):
+    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS) on one thread, median of
+    per-round ratios."""
+    M, K, N = (min(v, cap) for v, cap in zip((M, K, N), CAPS))
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w_t = np.asfortranarray(rng.standard_normal((N, K)).astype(dtype)).T  # the parameters' layout
+    runs = {}
+    for provider in (openblas(), mkl_provider()):
+        c = np.empty((M, N), dtype)
+        if kind == "step":
+            operand = provider.step_operand(w_t, M)
+            runs[provider.name] = (provider, lambda n, b=operand, c=c: repeat_matmul(a, b, c, n))
+        else:
+            runs[provider.name] = (provider, lambda n, p=provider, c=c: [p.matmul(a, w_t, out=c) for _ in range(n)])
+    times = {name: [] for name in runs}
+    calls = {}
+    for name, (provider, run) in runs.items():
+        with _serial(provider):
+            calls[name] = _calls_for(run)
+    for r in range(ROUNDS):
+        order = list(runs) if r % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            provider, run = runs[name]
+            with _serial(provider):
+                start = time.perf_counter()
+                run(calls[name])
+                times[name].append((time.perf_counter() - start) / calls[name])
+    return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
+
+
+def _serial(provider):
+    stack = contextlib.ExitStack()
+    stack.enter_context(provider.serial())
+    stack.enter_context(provider.serial_thread())
+    return stack
+
+
+def _calls_for(run):
+    """Warm up for WARM_UP_S, then the number of calls that take about ROUND_S."""
+    run(1)
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < WARM_UP_S:
+        run(1)
+        n += 1
+    per_call = (time.perf_counter() - start) / max(n, 1)
+    return max(1, int(ROUND_S / max(per_call, 1e-7)))

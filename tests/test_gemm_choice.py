@@ -1,0 +1,111 @@
+"""The GEMM provider's choice (issue 17): RNNKERN_CPU_GEMM overrides it, a bad value is a clear error,
+the measured decision is written to the cache folder and read back, a read-only cache still works."""
+
+import json
+
+import numpy as np
+import pytest
+
+import rnnkern
+from rnnkern._backend.numba import choice
+
+MKL_REASON = choice.mkl_unavailable_reason()
+needs_mkl = pytest.mark.skipif(MKL_REASON is not None, reason=f"MKL: {MKL_REASON}")
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """An empty cache folder and no decision remembered in this process."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
+    monkeypatch.setattr(choice, "_MEMORY", {})
+    return tmp_path / "rnnkern" / choice.FILE
+
+
+def test_bad_value_is_a_clear_error(fresh, monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "blis")
+    with pytest.raises(ValueError, match="RNNKERN_CPU_GEMM must be 'openblas' or 'mkl'.*'blis'"):
+        rnnkern.LSTM(2, 3)(np.zeros((2, 1, 2), np.float32))
+
+
+def test_mkl_requested_without_mkl_names_the_extra(fresh, monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "mkl")
+    monkeypatch.setattr(choice, "mkl_provider", lambda: None)
+    monkeypatch.setattr(choice, "mkl_unavailable_reason", lambda: "MKL is not installed")
+    with pytest.raises(RuntimeError, match=r"RNNKERN_CPU_GEMM=mkl, but MKL is not installed.*rnnkern\[mkl\]"):
+        rnnkern.GRU(2, 3)(np.zeros((2, 1, 2), np.float32))
+
+
+def test_the_override_wins_and_says_so(fresh, monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
+    decision = choice.decide(np.float32, "step", 64, 512, 2048)
+    assert decision.provider.name == "openblas" and decision.reason == "RNNKERN_CPU_GEMM"
+
+
+def test_only_one_installed(fresh, monkeypatch):
+    monkeypatch.setattr(choice, "mkl_provider", lambda: None)
+    decision = choice.decide(np.float32, "step", 8, 16, 64)
+    assert decision.provider.name == "openblas" and decision.reason.startswith("only one installed")
+    assert not fresh.exists()  # nothing measured, nothing to remember
+
+
+@needs_mkl
+def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
+    decision = choice.decide(np.float32, "step", 64, 512, 2048)
+    assert decision.reason.startswith("measured ")
+    ratio = float(decision.reason.split()[1].rstrip("x"))
+    assert ratio > 0 and decision.provider.name == ("mkl" if ratio < 1 else "openblas")
+    saved = json.loads(fresh.read_text())
+    entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", 64, 512, 2048)]
+    assert entry["provider"] == decision.provider.name
+    # a later process (nothing in memory) reads the file instead of measuring again
+    monkeypatch.setattr(choice, "_MEMORY", {})
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
+    again = choice.decide(np.float32, "step", 60, 500, 2000)  # the same class
+    assert again.provider is decision.provider
+
+
+@needs_mkl
+def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker))  # rnnkern's folder would be inside a file
+    monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
+    monkeypatch.setattr(choice, "_MEMORY", {})
+    monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
+    decision = choice.decide(np.float64, "step", 64, 512, 2048)
+    assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
+    assert choice.decide(np.float64, "step", 64, 512, 2048).provider.name == "mkl"  # kept in memory
+
+
+@needs_mkl
+def test_a_corrupt_cache_file_is_measured_over(fresh, monkeypatch):
+    fresh.parent.mkdir(parents=True)
+    fresh.write_text("{not json")
+    monkeypatch.setattr(choice, "measure", lambda *a: 2.0)
+    assert choice.decide(np.float32, "plain", 64, 64, 64).provider.name == "openblas"
+    assert json.loads(fresh.read_text())  # replaced by a whole, valid file
+
+
+@needs_mkl
+def test_small_plain_gemms_are_numpys_untimed(fresh, monkeypatch):
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
+    decision = choice.decide(np.float32, "plain", 1, 256, 512)
+    assert decision.provider.name == "openblas" and decision.reason.startswith("small")
+
+
+@needs_mkl
+def test_small_weights_are_not_packed(fresh, monkeypatch):
+    """MKL packs into 7.9 MB or more whatever the weights' size: a small layer keeps OpenBLAS."""
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
+    decision = choice.decide(np.float32, "step", 2, 8, 32)
+    assert decision.provider.name == "openblas" and decision.reason.startswith("MKL would pack")
+
+
+def test_info_and_bench_header_name_the_provider(monkeypatch):
+    from rnnkern._backend import cpu_gemm_description
+
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
+    text = cpu_gemm_description()
+    assert "openblas" in text and "RNNKERN_CPU_GEMM" in text

@@ -1,0 +1,149 @@
+"""The CPU GEMM providers (issue 17): every installed one against the float64 reference, forward and
+training, on the compiled loop (sharded or not) and the Python loop; results bit for bit the same
+across runs and with or without sharding. The mkl provider's tests skip where MKL is not installed."""
+
+import numpy as np
+import pytest
+
+import reference
+import rnnkern
+from conftest import assert_close
+from finite_diff import central_differences, random_positions
+from rnnkern._backend.numba import choice, shard
+
+MKL_REASON = choice.mkl_unavailable_reason()
+PROVIDERS = ["openblas", pytest.param("mkl", marks=pytest.mark.skipif(MKL_REASON is not None,
+                                                                      reason=f"MKL: {MKL_REASON}"))]
+KINDS = ["LSTM", "GRU", "RNN"]
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider(request, monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", request.param)
+    monkeypatch.setattr(shard, "cores", lambda: 2)  # sharding runs even where one core is available
+    return request.param
+
+
+def _layer(kind, I, H, dtype, option=None, **kw):
+    extra = {"GRU": {"linear_before_reset": option}, "RNN": {"nonlinearity": option}}.get(kind, {})
+    extra = {k: v for k, v in extra.items() if v is not None}
+    return getattr(rnnkern, kind)(I, H, dtype=dtype, seed=3, **extra, **kw), extra
+
+
+def _inputs(rng, T, B, I, H, dtype, strided):
+    x = rng.standard_normal((T, B, 2 * I if strided else I)).astype(dtype)
+    h0 = rng.standard_normal((1, B, 2 * H if strided else H)).astype(dtype)
+    if strided:  # every other column: views BLAS cannot take as they are
+        x, h0 = x[:, :, ::2], h0[:, :, ::2]
+    return x, h0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("T, B, I, H, strided", [(1, 1, 1, 1, False), (3, 1, 4, 5, True), (4, 5, 3, 6, False),
+                                                 (2, 7, 2, 3, True), (3, 20, 4, 5, False)])
+@pytest.mark.parametrize("shards", ["1", "2"])
+def test_forward_matches_the_float64_reference(provider, kind, T, B, I, H, strided, shards, dtype, monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_SHARDS", shards)
+    rng = np.random.default_rng(T * 100 + B)
+    for option in {"GRU": (True, False), "RNN": ("tanh", "relu")}.get(kind, (None,)):
+        layer, extra = _layer(kind, I, H, dtype, option)
+        x, h0 = _inputs(rng, T, B, I, H, dtype, strided)
+        c0 = rng.standard_normal(h0.shape).astype(dtype)
+        state = (h0, c0) if kind == "LSTM" else h0
+        y, state_n = layer(x, state)
+        want_y, want_state = reference.layer(kind, layer.state_dict(), x, state, **extra)
+        assert_close(y, want_y, dtype, scale=10)
+        if kind == "LSTM":
+            assert_close(state_n[1], want_state[1], dtype, scale=10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("B", [1, 4])
+def test_training_matches_finite_differences(provider, kind, B):
+    rng = np.random.default_rng(B)
+    T, I, H = 3, 2, 3
+    layer, _ = _layer(kind, I, H, "float64")
+    x, h0 = _inputs(rng, T, B, I, H, "float64", strided=False)
+    state = (h0, rng.standard_normal(h0.shape)) if kind == "LSTM" else h0
+    y, _, tape = layer.forward_train(x, state)
+    want_y, _ = reference.layer(kind, layer.state_dict(), x, state)
+    assert_close(y, want_y, "float64")
+    w_y = rng.standard_normal(y.shape)
+    dx, _, dparams = layer.backward(tape, w_y)
+
+    def loss():
+        return float((layer(x, state)[0] * w_y).sum())
+
+    for got, array in [(dx, x)] + [(dparams[name], p) for name, p in layer.named_parameters()]:
+        positions = random_positions(array, 6, rng)
+        numeric = central_differences(loss, array, 1e-6, positions)
+        for pos in positions:
+            np.testing.assert_allclose(got[pos], numeric[pos], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("B", [1, 3, 5, 7])
+def test_two_shards_give_the_unsharded_bits(provider, kind, B, monkeypatch):
+    """Every row's products and kernels are the same whichever rows share its shard (a shard never has
+    a single row, whose product goes to GEMV): sharding changes no bit."""
+    rng = np.random.default_rng(B)
+    outputs = {}
+    for option in {"GRU": (True, False)}.get(kind, (None,)):
+        layer, _ = _layer(kind, 16, 24, "float32", option)
+        x = rng.standard_normal((6, B, 16)).astype(np.float32)
+        for shards in ("1", "2", "1"):
+            monkeypatch.setenv("RNNKERN_CPU_SHARDS", shards)
+            y, state = layer(x)
+            outputs.setdefault(option, []).append((y, state[0] if kind == "LSTM" else state))
+    for runs in outputs.values():
+        for y, h in runs[1:]:
+            assert np.array_equal(y, runs[0][0]) and np.array_equal(h, runs[0][1])
+
+
+@pytest.mark.parametrize("B, shards, want", [(1, 2, [(0, 1)]), (3, 2, [(0, 3)]), (4, 2, [(0, 2), (2, 4)]),
+                                             (5, 2, [(0, 3), (3, 5)]), (7, 2, [(0, 4), (4, 7)])])
+def test_shards_have_two_rows_or_more(B, shards, want, monkeypatch):
+    monkeypatch.setattr(shard, "cores", lambda: 2)
+    monkeypatch.setenv("RNNKERN_CPU_SHARDS", str(shards))
+    assert shard.bounds(B, shard.shard_count(B, "openblas", "LSTM")) == want
+
+
+def test_the_size_rule_shards_large_batches_only(monkeypatch):
+    monkeypatch.setattr(shard, "cores", lambda: 2)
+    monkeypatch.delenv("RNNKERN_CPU_SHARDS", raising=False)
+    assert shard.shard_count(64, "mkl", "LSTM") == 2 and shard.shard_count(8, "mkl", "LSTM") == 1
+    assert shard.shard_count(64, "openblas", "GRU") == 2 and shard.shard_count(64, "openblas", "LSTM") == 1
+
+
+def test_bad_shard_count_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("RNNKERN_CPU_SHARDS", "two")
+    with pytest.raises(ValueError, match="RNNKERN_CPU_SHARDS must be a whole number >= 1.*'two'"):
+        rnnkern.RNN(2, 3)(np.zeros((2, 4, 2), np.float32))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hidden_size_one_with_arbitrary_strides(provider, kind, dtype):
+    """from_state_dict leaves (G, 1) weights with strides BLAS never reads; MKL packs them from a copy."""
+    base, _ = _layer(kind, 4, 1, dtype)
+    layer = getattr(rnnkern, kind).from_state_dict(base.state_dict(), dtype=dtype)
+    x = np.random.default_rng(0).standard_normal((5, 4, 4)).astype(dtype)
+    y, _ = layer(x)
+    assert_close(y, reference.layer(kind, layer.state_dict(), x)[0], dtype, scale=10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bit_for_bit_across_runs_and_input_alignments(provider, kind):
+    """The same provider and thread count give the same bits, whatever the input's address (MKL may take
+    other code paths for unaligned data)."""
+    layer, _ = _layer(kind, 24, 40, "float32")
+    x0 = np.random.default_rng(1).standard_normal((5, 8, 24)).astype(np.float32)
+    outputs = []
+    for offset in (0, 0, 1, 3):
+        buffer = np.empty(x0.size + 16, np.float32)
+        x = buffer[offset:offset + x0.size].reshape(x0.shape)
+        x[...] = x0
+        y, _, tape = layer.forward_train(x)
+        dx, _, dparams = layer.backward(tape, np.ones_like(y))
+        outputs.append((layer(x)[0], y, dx, dparams["weight_hh_l0"]))
+    for run in outputs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(run, outputs[0]))
