@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ..._recurrences.layernorm import LayerNormGRURecurrence, LayerNormLSTMRecurrence
 from . import blas, choice, lnsteps, shard
 from .scalar import apart
 from .specialise import steps
@@ -22,6 +23,8 @@ from ..numpy.steps import NumpyBackend
 # loop, whose per-step cost is small beside their GEMMs (see benchmarks/RESULTS.md).
 LOOP_MAX_BATCH = 16
 _REALS = (np.float32, np.float64)
+# The LayerNorm cells' inference loops (lnsteps.*_loop), and the plain cell whose size rules they follow.
+_LAYER_NORM = {LayerNormLSTMRecurrence: "LSTM", LayerNormGRURecurrence: "GRU"}
 # Step GEMMs of fewer multiply-adds than this run MKL on one thread: waking its pool every step cost
 # more than it gave (T=100 B=1 H=256, 2 cores: MKL on one thread 0.04-0.23x OpenBLAS's time, on its
 # pool 0.58-1.88x; issue 17's report). The choice times them on one thread too.
@@ -65,7 +68,9 @@ class NumbaBackend(NumpyBackend):
         G = rec.gates * H
         dtype = out.dtype
         provider = choice.decide(dtype, "step", B, H, G).provider
-        shards = shard.shard_count(B, provider.name, rec.math.kind)
+        layer_norm = type(rec) in _LAYER_NORM
+        kind = _LAYER_NORM[type(rec)] if layer_norm else rec.math.kind  # LayerNorm cells shard as their plain ones
+        shards = shard.shard_count(B, provider.name, kind)
         if shards == 1 and provider.name == "openblas" and B > LOOP_MAX_BATCH:
             return False
         # An initial state BLAS cannot take as it is (broadcast, reversed or overlapping rows) is
@@ -73,7 +78,7 @@ class NumbaBackend(NumpyBackend):
         h0 = h0 if blas.describable(h0) else np.ascontiguousarray(h0)
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
         p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
-        loop = shard.Loop(steps(rec.math), rec, w_hh, b_hn, p, dtype)
+        loop = shard.Loop(None if layer_norm else steps(rec.math), rec, w_hh, b_hn, p, dtype)
         one_thread = provider.name == "mkl" and B * H * G < MKL_ONE_THREAD_WORK
         shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True
@@ -85,7 +90,9 @@ class NumbaBackend(NumpyBackend):
         (_sequence.InputProjection), W_hh^T and every output step a row-major matrix BLAS can take
         (the initial state is copied when it is not, see time_loop). Every CellMath is covered."""
         return (blas.AVAILABLE and B >= 1 and out.dtype in (np.float32, np.float64)
-                and type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence) and hasattr(gx, "block")
+                and (type(rec) in (RNNRecurrence, LSTMRecurrence, GRURecurrence)
+                     or type(rec) in _LAYER_NORM and getattr(rec.zoneout, "mask", None) is None)
+                and hasattr(gx, "block")
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
                 and blas.describable(w_hh.T) and blas.describable(out[0])
                 and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == out.itemsize))

@@ -343,7 +343,7 @@ def lngru_backward_mask(gates, hh_hat, rstd, h_prev, dh, gamma_hh, b_hh, mask, d
 # For small batches, where the Python of a step costs as much as its GEMM. ``w_t`` is W_hh^T (H, G*H);
 # zoneout is none or the inference blend (prob > 0), chosen once per step, not per element. The LSTM's
 # cell state alternates between ``c`` and ``c_spare`` and ends in ``c`` (steps.lstm_loop says why).
-@njit(**JIT)
+@njit(nogil=True, **JIT)
 def lnlstm_loop(gx, w_t, h_prev, c, c_spare, gamma_hh, gamma_c, beta_c, prob, out, reverse, gh):
     T = gx.shape[0]
     c_prev, c_next = c, c_spare
@@ -362,7 +362,7 @@ def lnlstm_loop(gx, w_t, h_prev, c, c_spare, gamma_hh, gamma_c, beta_c, prob, ou
         c[...] = c_prev
 
 
-@njit(**JIT)
+@njit(nogil=True, **JIT)
 def lngru_loop(gx, w_t, h_prev, gamma_hh, b_hh, prob, out, reverse, gh):
     T = gx.shape[0]
     for s in range(T):

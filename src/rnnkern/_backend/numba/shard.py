@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from . import lnsteps
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
 SHARD_MIN_BATCH = {("mkl", "LSTM"): 16, ("mkl", "GRU"): 16, ("mkl", "RNN"): 64,
@@ -89,7 +90,12 @@ class Loop:
 
     def run(self, block, operands, h_prev, c, c_spare, chunk, reverse, bufs):
         k, rec = self.k, self.rec
-        if isinstance(rec, LSTMRecurrence):
+        norms = getattr(rec, "norms", None)  # the LayerNorm cells (issue 20), at inference: zoneout blends
+        if norms is not None and rec.has_cell_state:
+            lnsteps.lnlstm_loop(block, operands[0], h_prev, c, c_spare, *norms, rec.zoneout.prob, chunk, reverse, *bufs)
+        elif norms is not None:
+            lnsteps.lngru_loop(block, operands[0], h_prev, *norms, rec.zoneout.prob, chunk, reverse, *bufs)
+        elif isinstance(rec, LSTMRecurrence):
             k.lstm_loop(block, operands[0], h_prev, c, c_spare, self.p, chunk, reverse, *bufs)
         elif isinstance(rec, RNNRecurrence):
             k.rnn_loop(block, operands[0], h_prev, chunk, reverse, *bufs)
