@@ -49,6 +49,11 @@ STEP_API = {
     "gru_update": "m, gx, gh_rz, gh_n, h_prev, h_out, train=False",
     "gru_backward_update": "m, z, n, h_prev, dh, dgx_out, dh_direct_out",
     "gru_backward_reset": "m, r, h_prev, d_rh, dgx_out, dh_direct_out",
+    # the LayerNorm cells' steps (issue 20): no CellMath, their norms and zoneout instead
+    "lnlstm_step": "gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None",
+    "lnlstm_backward": "saved, c_prev, dh, dc, norms, zoneout, dgx_out, dgh_out, dc_prev_out, dh_direct_out, dcn_out",
+    "lngru_step": "gx, gh, h_prev, norms, zoneout, h_out, saved=None",
+    "lngru_backward": "saved, h_prev, dh, norms, zoneout, dgx_out, dghn_out, dgh_out, dh_direct_out",
 }
 
 
