@@ -170,6 +170,22 @@ RK_FUNC C rk_rstd(const G& g, C squares, C count) {
   return C(1) / rk_sqrt(rk_group_sum(g, squares) / count + C(RK_LN_EPS));
 }
 
+// The mean and rstd of one gate row of K blocks of H columns (block k, column j at s[k*H + j]), the
+// group's threads sharing the work, in two passes over the row.
+template <int K, class G, typename T, typename C>
+RK_FUNC void rk_row_stats(const G& g, const T* s, long long H, C& mean, C& rstd) {
+  C sum = C(0), dev = C(0);
+  for (long long j = g.tid; j < H; j += g.size)
+    for (int k = 0; k < K; ++k) sum += C(s[k * H + j]);
+  mean = rk_group_sum(g, sum) / C(K * H);
+  for (long long j = g.tid; j < H; j += g.size)
+    for (int k = 0; k < K; ++k) {
+      const C d = C(s[k * H + j]) - mean;
+      dev += d * d;
+    }
+  rstd = rk_rstd(g, dev, C(K * H));
+}
+
 // d (the gradient of h_new) and the part of dh that zoneout sends straight to h_prev, from dh.
 template <int Z, typename C>
 RK_FUNC C rk_zoneout_grad(C dh, C keep, C q) {

@@ -13,19 +13,11 @@ template <int Z, bool TRAIN, class G, typename T, typename C>
 RK_FUNC void rk_lngru_step(const G& g, long long B, long long H, rk_mat<const T> gx, rk_mat<const T> gh,
                            rk_mat<const T> h_prev, rk_mat<const T> mask, const T* gamma_hh, const T* b_hh, C prob,
                            rk_mat<T> h_out, rk_mat<T> gates, rk_mat<T> hh_hat, rk_mat<T> rstd) {
-  const C width = C(3 * H), p = prob, q = C(1) - prob;
+  const C p = prob, q = C(1) - prob;
   for (long long b = g.first; b < B; b += g.step) {
     const T* s = gh.row(b);
-    C sum = C(0), dev = C(0);
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 3; ++k) sum += C(s[k * H + j]);
-    const C mean = rk_group_sum(g, sum) / width;
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 3; ++k) {
-        const C d = C(s[k * H + j]) - mean;
-        dev += d * d;
-      }
-    const C r_hh = rk_rstd(g, dev, width);
+    C mean, r_hh;
+    rk_row_stats<3>(g, s, H, mean, r_hh);
     const T *x = gx.row(b), *hp = h_prev.row(b), *keep = mask.row(b);
     T *ho = h_out.row(b), *ga = gates.row(b), *hat = hh_hat.row(b);
     for (long long j = g.tid; j < H; j += g.size) {

@@ -17,19 +17,11 @@ RK_FUNC void rk_lnlstm_step(const G& g, long long B, long long H, rk_mat<const T
                             rk_mat<const T> c_prev, rk_mat<const T> h_prev, rk_mat<const T> mask,
                             const T* gamma_hh, const T* gamma_c, const T* beta_c, C prob, rk_mat<T> h_out,
                             rk_mat<T> c_out, rk_mat<T> gates, rk_mat<T> hh_hat, rk_mat<T> c_hat, rk_mat<T> rstd) {
-  const C width = C(4 * H), n = C(H), p = prob, q = C(1) - prob;
+  const C n = C(H), p = prob, q = C(1) - prob;
   for (long long b = g.first; b < B; b += g.step) {
     T* s = gh.row(b);
-    C sum = C(0), dev = C(0);
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 4; ++k) sum += C(s[k * H + j]);
-    const C mean = rk_group_sum(g, sum) / width;
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 4; ++k) {
-        const C d = C(s[k * H + j]) - mean;
-        dev += d * d;
-      }
-    const C r = rk_rstd(g, dev, width);
+    C mean, r;
+    rk_row_stats<4>(g, s, H, mean, r);
     const T* x = gx.row(b);
     const T* cp = c_prev.row(b);
     T *co = c_out.row(b), *ga = gates.row(b), *hat = hh_hat.row(b);

@@ -28,18 +28,24 @@ def setup(device):
     return True
 
 
-def make(name, cfg, state_dict, x_host):
-    """The Contender ``name`` ("torch" or "torch-cell"), or a string saying why it cannot run here."""
+def _torch_for(cfg):
+    """(torch, its device, its dtype) set up for ``cfg``, or a string saying why PyTorch cannot run here."""
     try:
         import torch
     except ImportError:
         return "PyTorch is not installed"
-
     if cfg.device == "gpu" and not torch.cuda.is_available():
         return "this PyTorch has no usable CUDA device"
     setup(cfg.device)
-    device = torch.device("cuda" if cfg.device == "gpu" else "cpu")
-    dtype = getattr(torch, cfg.dtype)
+    return torch, torch.device("cuda" if cfg.device == "gpu" else "cpu"), getattr(torch, cfg.dtype)
+
+
+def make(name, cfg, state_dict, x_host):
+    """The Contender ``name`` ("torch" or "torch-cell"), or a string saying why it cannot run here."""
+    found = _torch_for(cfg)
+    if isinstance(found, str):
+        return found
+    torch, device, dtype = found
     x = torch.from_numpy(x_host).to(device)
     tensors = {k: torch.from_numpy(v) for k, v in state_dict.items()}
     if name == "torch":
@@ -77,16 +83,10 @@ def make_training(cfg, state_dict, x_host, dy_host):
     torch.nn's layer forward and autograd's backward of the loss sum(output * dy), whose gradient with
     respect to the output is dy; ``gradients()`` runs it once and returns {"output", "dx", parameter
     name: gradient} as NumPy arrays, for the check against rnnkern's."""
-    try:
-        import torch
-    except ImportError:
-        return "PyTorch is not installed"
-
-    if cfg.device == "gpu" and not torch.cuda.is_available():
-        return "this PyTorch has no usable CUDA device"
-    setup(cfg.device)
-    device = torch.device("cuda" if cfg.device == "gpu" else "cpu")
-    dtype = getattr(torch, cfg.dtype)
+    found = _torch_for(cfg)
+    if isinstance(found, str):
+        return found
+    torch, device, dtype = found
     module = _layer(torch, cfg, {k: torch.from_numpy(v) for k, v in state_dict.items()}, device, dtype).train()
     x = torch.from_numpy(x_host).to(device).requires_grad_()
     dy = torch.from_numpy(dy_host).to(device)

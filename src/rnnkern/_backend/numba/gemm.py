@@ -35,14 +35,9 @@ class OpenBLAS:
         """The compiled loops' B operand for W^T, ``rows`` rows at a time."""
         return w_t
 
-    @contextlib.contextmanager
     def serial(self):
         """OpenBLAS's thread count is process-wide: one for the whole sharded section, restored after."""
-        previous = blas.openblas_threads(1)
-        try:
-            yield
-        finally:
-            blas.openblas_threads(previous)
+        return openblas_at_one_thread()
 
     def serial_thread(self):
         return contextlib.nullcontext()
@@ -94,14 +89,19 @@ class MKL:
         finally:
             self.lib.set_threads_local(previous)
 
-    @contextlib.contextmanager
     def exclusive(self):
-        previous = blas.openblas_threads(1)
-        try:
-            yield
-        finally:
-            blas.openblas_threads(previous)
+        return openblas_at_one_thread()
 
+
+
+@contextlib.contextmanager
+def openblas_at_one_thread():
+    """OpenBLAS's pool held at one thread inside the block (its own setter, not threadpoolctl), restored after."""
+    previous = blas.openblas_threads(1)
+    try:
+        yield
+    finally:
+        blas.openblas_threads(previous)
 
 
 def _ld(array):
