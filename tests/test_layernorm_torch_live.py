@@ -1,8 +1,8 @@
 """LayerNormLSTM / LayerNormGRU against the PyTorch transcription of Haste's equations, run live on
 random configurations where torch is installed (the golden tests cover the same without torch)."""
 
+import importlib.util
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -10,8 +10,19 @@ import pytest
 from layernorm_cases import check_layer, ln_backends, parse
 
 pytest.importorskip("torch")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "golden"))
-import make_golden_layernorm as golden  # noqa: E402 (needs torch, and the path above)
+
+
+def _golden_script():
+    """tests/golden/make_golden_layernorm.py, loaded by its path: putting tests/golden on sys.path would
+    make its keras/ folder (golden vectors) shadow the real keras for every later test."""
+    path = pathlib.Path(__file__).resolve().parent / "golden" / "make_golden_layernorm.py"
+    spec = importlib.util.spec_from_file_location("make_golden_layernorm", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+golden = _golden_script()
 
 
 def random_case(seed):

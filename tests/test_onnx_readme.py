@@ -12,7 +12,8 @@ README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 def bring_your_model_blocks():
     text = README.read_text()
-    section = text[text.index("## Bring your model"):text.index("## Command line")]
+    start = text.index("## Bring your model")
+    section = text[start:text.index("\n## ", start + 1)]  # up to the next section
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
