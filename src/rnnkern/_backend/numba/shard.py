@@ -10,14 +10,14 @@ as long as no shard has a single row (a one-row product goes to GEMV, which sums
 tests/test_gemm_shard.py checks it), so shards have at least 2 rows and sharding changes no bit.
 
 Whether to shard is a size rule (``SHARD_MIN_BATCH``), overridden by ``RNNKERN_CPU_SHARDS`` (1 turns it
-off). From benchmarks/gemm_shard_ab.py on the 2-core Intel Xeon (issue 17's report; the machine was
-loaded, load average 5-8, which favours one-thread shards over a 2-thread pool): two shards ran faster
-than none at batch 16 and 64 with MKL for the LSTM and GRU (default size, batch 64: LSTM 0.57-0.59x
-torch against 0.62-0.63x, GRU 0.26 against 0.43) and with OpenBLAS for the GRU; the RNN gained at
-batch 64 (0.49-0.52 against 1.0-1.4 with MKL) but lost at 16 (0.53 against 0.44), and at batch 4
-the LSTM and RNN lost with MKL. The LSTM with OpenBLAS is left unsharded: on
-a quiet Intel Xeon the prototype's sharded OpenBLAS LSTM ran 2.18x torch against 1.47x unsharded
-(/work/shared/notes/cpu-gemm-prototype.md), which a loaded machine cannot refute.
+off, 2 asks for two shards). The rule is empty: nothing is sharded unless asked. On the quiet 2-core
+Intel Xeon (AVX-512) on 2026-12-02, T=100 B=64 I=H=512 float32, median of 7 interleaved rounds
+(/tmp-free command in benchmarks/RESULTS.md, "Sharding"), two shards were slower than one loop for
+every cell and provider: LSTM MKL 315 ms against 176 unsharded, OpenBLAS 448 against 253; GRU MKL 223
+against 122; RNN MKL 115 against 43. Each shard's GEMMs on one core run at about half the 2-thread
+GEMM's rate and the elementwise work it overlaps is a small part of the step. (The helper's earlier
+runs, on the same machine under a load average of 5-8, favoured shards: a loaded machine favours
+one-thread work over a 2-thread pool that must wait for both cores.)
 """
 
 import concurrent.futures
@@ -30,8 +30,7 @@ from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from . import lnsteps
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
-SHARD_MIN_BATCH = {("mkl", "LSTM"): 16, ("mkl", "GRU"): 16, ("mkl", "RNN"): 64,
-                   ("openblas", "GRU"): 16, ("openblas", "RNN"): 64}
+SHARD_MIN_BATCH = {}
 
 
 def cores():
