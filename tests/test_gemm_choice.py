@@ -19,6 +19,7 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
+    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
     return tmp_path / "rnnkern" / choice.FILE
 
 
@@ -60,6 +61,7 @@ def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
     assert entry["provider"] == decision.provider.name
     # a later process (nothing in memory) reads the file instead of measuring again
     monkeypatch.setattr(choice, "_MEMORY", {})
+    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
     again = choice.decide(np.float32, "step", 60, 500, 2000)  # the same class
     assert again.provider is decision.provider
@@ -72,6 +74,7 @@ def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker))  # rnnkern's folder would be inside a file
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
+    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
     decision = choice.decide(np.float64, "step", 64, 512, 2048)
     assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"

@@ -138,6 +138,7 @@ class Decision:
 
 
 _LOCK = threading.Lock()
+_STEP_PROVIDER = {}  # dtype -> the provider measured for this process's first step GEMM (large plain GEMMs follow it)
 _MEMORY = {}  # (machine key, class) -> (name, ratio), and ("shape", ...) -> Decision: this process's
 
 
@@ -159,6 +160,10 @@ def _decide(dtype, kind, M, K, N):
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
     if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
+    if kind == "plain" and dtype in _STEP_PROVIDER:
+        # One pool at a time: a layer whose step GEMMs run on one library and whose input projection on
+        # the other ran 2x slower (two pools fighting for 2 cores, benchmarks/RESULTS.md)
+        return Decision(_STEP_PROVIDER[dtype], "the step GEMMs' provider (one thread pool at a time)")
     if kind == "step":
         size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
         if size > PACK_MAX_GROWTH * weights:
@@ -171,7 +176,10 @@ def _decide(dtype, kind, M, K, N):
             ratio = measure(dtype, kind, M, K, N)
             name = "mkl" if ratio < 1.0 else "openblas"
             _remember(cls, name, ratio)
-    return Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
+    provider = mkl_provider() if name == "mkl" else openblas()
+    if kind == "step":
+        _STEP_PROVIDER.setdefault(dtype, provider)  # the first step GEMM's choice sets the process's pool
+    return Decision(provider, f"measured {ratio:.2f}x")
 
 
 def describe(dtype=np.float32, M=64, K=512, N=2048):
