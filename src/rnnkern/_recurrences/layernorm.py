@@ -112,7 +112,7 @@ class LayerNormLSTMRecurrence(_LayerNormRecurrence):
 
     def backward_step(self, s):
         bk, zoneout = self.backend, self._train_zoneout(s.saved)
-        direct = None if zoneout.mask is None else bk.empty(s.dh.shape, s.dh.dtype)
+        direct = None if zoneout.mask is None and not zoneout.prob else bk.empty(s.dh.shape, s.dh.dtype)
         bk.lnlstm_backward(s.saved, s.c_prev, s.dh, s.dc, self.norms, zoneout, s.dgx, s.dgh, s.dc_prev_out,
                            direct, s.saved["dcn"])
         bk.matmul(s.dgh, s.w_hh, out=s.dh_prev_out)

@@ -52,8 +52,16 @@ def _zoneout_(zoneout, h_new, h_prev, h_out):
 
 
 def _masked(zoneout, dh):
-    """The gradient into h_new: mask*dh in training with zoneout, else dh."""
-    return dh if zoneout.mask is None else dh * zoneout.mask
+    """The gradient into h_new: mask*dh with zoneout's mask, (1-p)*dh with its blend, else dh (as the
+    numba and CUDA backwards differentiate each form)."""
+    if zoneout.mask is not None:
+        return dh * zoneout.mask
+    return dh * (1.0 - zoneout.prob) if zoneout.prob else dh
+
+
+def _bypass(zoneout, dh):
+    """The part of dh that zoneout sends straight to h_prev: (1-mask)*dh, or p*dh with the blend."""
+    return dh * (1 - zoneout.mask) if zoneout.mask is not None else dh * zoneout.prob
 
 
 class NumpyLayerNormSteps:
@@ -91,7 +99,7 @@ class NumpyLayerNormSteps:
                         dh_direct_out, dcn_out):
         """From one step's saved rows, dh (into h') and dc (into c' from later steps): dgx_out the
         gradient of v, dgh_out of the raw gh, dc_prev_out (may be dc), dh_direct_out = (1-mask)*dh
-        (None without zoneout's mask), dcn_out of LN(c') (for dgamma_c, dbeta_c)."""
+        (p*dh with zoneout's blend; None without zoneout), dcn_out of LN(c') (for dgamma_c, dbeta_c)."""
         H = c_prev.shape[-1]
         gates, c, c_hat, rstd = saved["gates"], saved["c"], saved["c_hat"], saved["rstd"]
         i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
@@ -113,7 +121,7 @@ class NumpyLayerNormSteps:
         np.multiply(dct, f, out=dc_prev_out)
         _rows_backward(dgx_out, norms.gamma_hh, saved["hh_hat"], rstd[:, :1], dgh_out)
         if dh_direct_out is not None:
-            np.multiply(dh, 1 - zoneout.mask, out=dh_direct_out)
+            dh_direct_out[...] = _bypass(zoneout, dh)
 
     def lngru_step(self, gx, gh, h_prev, norms, zoneout, h_out, saved=None):
         """ghn = gamma_hh*LN(gh) + b_hh; r = s(gx_r + ghn_r), z = s(gx_z + ghn_z),
@@ -155,5 +163,5 @@ class NumpyLayerNormSteps:
         np.multiply(da_n, r, out=dghn_out[:, 2 * H:])
         _rows_backward(dghn_out, norms.gamma_hh, hat, saved["rstd"], dgh_out)
         np.multiply(dh_new, z, out=dh_direct_out)
-        if zoneout.mask is not None:
-            dh_direct_out += dh * (1 - zoneout.mask)
+        if zoneout.mask is not None or zoneout.prob:
+            dh_direct_out += _bypass(zoneout, dh)
