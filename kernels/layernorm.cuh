@@ -186,6 +186,21 @@ RK_FUNC void rk_row_stats(const G& g, const T* s, long long H, C& mean, C& rstd)
   rstd = rk_rstd(g, dev, C(K * H));
 }
 
+// The LayerNorm backward of one gate row of K blocks of H columns: ``out`` = the gradient of the raw
+// row, rstd*(dy*gamma - mean(dy*gamma) - hat*mean(dy*gamma*hat)), from ``dy`` (the gradient of
+// gamma*hat) and each thread's partial sums t1 = sum dy*gamma, t2 = sum dy*gamma*hat over its columns.
+template <int K, class G, typename T, typename C>
+RK_FUNC void rk_row_norm_backward(const G& g, const T* dy, const T* gamma, const T* hat, C rstd, C t1, C t2,
+                                  long long H, T* out) {
+  rk_group_sum2(g, t1, t2);
+  const C u1 = t1 / C(K * H), u2 = t2 / C(K * H);
+  for (long long j = g.tid; j < H; j += g.size)
+    for (int k = 0; k < K; ++k) {
+      const long long c = k * H + j;
+      out[c] = rstd * (C(dy[c]) * C(gamma[c]) - u1 - C(hat[c]) * u2);
+    }
+}
+
 // d (the gradient of h_new) and the part of dh that zoneout sends straight to h_prev, from dh.
 template <int Z, typename C>
 RK_FUNC C rk_zoneout_grad(C dh, C keep, C q) {

@@ -50,7 +50,7 @@ RK_FUNC void rk_lngru_backward(const G& g, long long B, long long H, rk_mat<cons
                                rk_mat<const T> rstd, rk_mat<const T> h_prev, rk_mat<const T> dh,
                                rk_mat<const T> mask, const T* gamma_hh, const T* b_hh, C prob, rk_mat<T> dgx,
                                rk_mat<T> dghn, rk_mat<T> dgh, rk_mat<T> dh_direct) {
-  const C width = C(3 * H), p = prob, q = C(1) - prob;
+  const C p = prob, q = C(1) - prob;
   for (long long b = g.first; b < B; b += g.step) {
     const T *ga = gates.row(b), *hat = hh_hat.row(b), *hp = h_prev.row(b), *d = dh.row(b), *keep = mask.row(b);
     T *dx = dgx.row(b), *dy = dghn.row(b), *direct = dh_direct.row(b);
@@ -74,14 +74,7 @@ RK_FUNC void rk_lngru_backward(const G& g, long long B, long long H, rk_mat<cons
         t1 += y, t2 += y * C(hat[k * H + j]);
       }
     }
-    rk_group_sum2(g, t1, t2);
-    const C u1 = t1 / width, u2 = t2 / width, r_hh = C(rstd.row(b)[0]);
-    T* dg = dgh.row(b);
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 3; ++k) {
-        const long long c = k * H + j;
-        dg[c] = r_hh * (C(dy[c]) * C(gamma_hh[c]) - u1 - C(hat[c]) * u2);
-      }
+    rk_row_norm_backward<3>(g, dy, gamma_hh, hat, C(rstd.row(b)[0]), t1, t2, H, dgh.row(b));
   }
 }
 

@@ -73,7 +73,7 @@ RK_FUNC void rk_lnlstm_backward(const G& g, long long B, long long H, rk_mat<con
                                 rk_mat<const T> dh, rk_mat<const T> dc, rk_mat<const T> mask, const T* gamma_hh,
                                 const T* gamma_c, const T* beta_c, C prob, rk_mat<T> dgx, rk_mat<T> dgh,
                                 rk_mat<T> dc_prev, rk_mat<T> dh_direct, rk_mat<T> dcn) {
-  const C width = C(4 * H), n = C(H), p = prob, q = C(1) - prob;
+  const C n = C(H), p = prob, q = C(1) - prob;
   for (long long b = g.first; b < B; b += g.step) {
     const T *ga = gates.row(b), *chat = c_hat.row(b), *d = dh.row(b), *keep = mask.row(b), *hat = hh_hat.row(b);
     T *dx = dgx.row(b), *dn = dcn.row(b), *direct = dh_direct.row(b);
@@ -108,14 +108,7 @@ RK_FUNC void rk_lnlstm_backward(const G& g, long long B, long long H, rk_mat<con
         t1 += y, t2 += y * C(hat[k * H + j]);
       }
     }
-    rk_group_sum2(g, t1, t2);
-    const C u1 = t1 / width, u2 = t2 / width;
-    T* dy = dgh.row(b);
-    for (long long j = g.tid; j < H; j += g.size)
-      for (int k = 0; k < 4; ++k) {
-        const long long c = k * H + j;
-        dy[c] = r * (C(dx[c]) * C(gamma_hh[c]) - u1 - C(hat[c]) * u2);
-      }
+    rk_row_norm_backward<4>(g, dx, gamma_hh, hat, r, t1, t2, H, dgh.row(b));
   }
 }
 
