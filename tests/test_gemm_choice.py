@@ -19,7 +19,7 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
-    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
+    monkeypatch.setattr(choice, "_PROCESS_PROVIDER", {})
     return tmp_path / "rnnkern" / choice.FILE
 
 
@@ -61,7 +61,7 @@ def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
     assert entry["provider"] == decision.provider.name
     # a later process (nothing in memory) reads the file instead of measuring again
     monkeypatch.setattr(choice, "_MEMORY", {})
-    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
+    monkeypatch.setattr(choice, "_PROCESS_PROVIDER", {})
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
     again = choice.decide(np.float32, "step", 60, 500, 2000)  # the same class
     assert again.provider is decision.provider
@@ -74,7 +74,7 @@ def test_unwritable_cache_folder_still_decides(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker))  # rnnkern's folder would be inside a file
     monkeypatch.delenv("RNNKERN_CPU_GEMM", raising=False)
     monkeypatch.setattr(choice, "_MEMORY", {})
-    monkeypatch.setattr(choice, "_STEP_PROVIDER", {})
+    monkeypatch.setattr(choice, "_PROCESS_PROVIDER", {})
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
     decision = choice.decide(np.float64, "step", 64, 512, 2048)
     assert decision.provider.name == "mkl" and decision.reason == "measured 0.50x"
@@ -104,6 +104,23 @@ def test_small_weights_are_not_packed(fresh, monkeypatch):
     monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured"))
     decision = choice.decide(np.float32, "step", 2, 8, 32)
     assert decision.provider.name == "openblas" and decision.reason.startswith("MKL would pack")
+
+
+@needs_mkl
+@pytest.mark.parametrize("first", ["plain", "step"])
+def test_one_provider_per_process_and_dtype(fresh, monkeypatch, first):
+    """The first measured GEMM sets the process's provider: a later GEMM of another class (training's
+    backward step GEMM after its forward's, say) follows it without measuring, so that one thread pool
+    spins at a time; another dtype is measured on its own."""
+    monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
+    assert choice.decide(np.float32, first, 64, 512, 2048).provider.name == "mkl"
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
+    for kind, shape in (("plain", (64, 2048, 512)), ("step", (32, 1024, 4096)), ("plain", (6400, 512, 2048))):
+        later = choice.decide(np.float32, kind, *shape)
+        assert later.provider.name == "mkl"
+        assert later.reason == "one thread pool at a time: as this process's first GEMM (measured 0.50x)"
+    monkeypatch.setattr(choice, "measure", lambda *a: 2.0)
+    assert choice.decide(np.float64, "plain", 64, 2048, 512).provider.name == "openblas"
 
 
 def test_info_and_bench_header_name_the_provider(monkeypatch):

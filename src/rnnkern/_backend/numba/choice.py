@@ -138,7 +138,9 @@ class Decision:
 
 
 _LOCK = threading.Lock()
-_STEP_PROVIDER = {}  # dtype -> the provider measured for this process's first step GEMM (large plain GEMMs follow it)
+# dtype -> this process's first measured Decision: every later GEMM big enough to
+# measure follows it, step or plain, so that one thread pool spins at a time (see _decide)
+_PROCESS_PROVIDER = {}
 _MEMORY = {}  # (machine key, class) -> (name, ratio), and ("shape", ...) -> Decision: this process's
 
 
@@ -160,15 +162,18 @@ def _decide(dtype, kind, M, K, N):
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
     if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
-    if kind == "plain" and dtype in _STEP_PROVIDER:
-        # One pool at a time: a layer whose step GEMMs run on one library and whose input projection on
-        # the other ran 2x slower (two pools fighting for 2 cores, benchmarks/RESULTS.md)
-        return Decision(_STEP_PROVIDER[dtype], "the step GEMMs' provider (one thread pool at a time)")
     if kind == "step":
         size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
         if size > PACK_MAX_GROWTH * weights:
             return Decision(openblas(), f"MKL would pack {weights / 2**20:.2g} MiB of weights into "
                                         f"{size / 2**20:.3g} MiB")
+    if dtype in _PROCESS_PROVIDER:
+        # One pool at a time: a layer whose step GEMMs ran on one library and its input projection on the
+        # other ran 2x slower, and training whose forward steps ran MKL and backward steps OpenBLAS
+        # (each shape measured alone) ran its OpenBLAS GEMMs at half speed: the pools fought for 2 cores
+        # (each spins for a while after its call; benchmarks/RESULTS.md)
+        first = _PROCESS_PROVIDER[dtype]
+        return Decision(first.provider, f"one thread pool at a time: as this process's first GEMM ({first.reason})")
     cls = gemm_class(dtype, kind, M, K, N)
     with _LOCK:
         name, ratio = _remembered(cls)
@@ -176,10 +181,9 @@ def _decide(dtype, kind, M, K, N):
             ratio = measure(dtype, kind, M, K, N)
             name = "mkl" if ratio < 1.0 else "openblas"
             _remember(cls, name, ratio)
-    provider = mkl_provider() if name == "mkl" else openblas()
-    if kind == "step":
-        _STEP_PROVIDER.setdefault(dtype, provider)  # the first step GEMM's choice sets the process's pool
-    return Decision(provider, f"measured {ratio:.2f}x")
+    decision = Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
+    _PROCESS_PROVIDER.setdefault(dtype, decision)  # the first measured choice sets the process's pool
+    return decision
 
 
 def describe(dtype=np.float32, M=64, K=512, N=2048):
