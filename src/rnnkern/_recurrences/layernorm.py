@@ -16,7 +16,7 @@ and beta_c (from dcn), and takes the input side's LayerNorm backward.
 
 from .cells import Weights, _Recurrence
 from .sequence import project_inputs
-from .layernorm_math import NO_ZONEOUT, LNGRUNorms, LNLSTMNorms, Zoneout, layer_norm_rows, layer_norm_rows_backward
+from .layernorm_math import NO_ZONEOUT, LNGRUNorms, LNLSTMNorms, Zoneout
 
 
 class _LayerNormRecurrence(_Recurrence):
@@ -54,11 +54,11 @@ class _LayerNormRecurrence(_Recurrence):
         """gx = LN(x W_ih^T; gamma_ih) + bias of every step; the input side's normalised rows and rstd
         are kept by the recurrence (which the tape keeps), not sliced per step with ``saved``."""
         T, B, I = x.shape
-        xp, p, GH = self.backend.xp, self.params, self.gates * self.hidden_size
-        gx = self.backend.matmul(x.reshape(T * B, I), weights.w_ih.T).reshape(T, B, GH)
-        self._ih_hat, self._ih_rstd = self.backend.empty((T, B, GH), x.dtype), self.backend.empty((T, B, 1), x.dtype)
-        layer_norm_rows(xp, gx, p["layer_norm_ih_weight"], p.get(self._bias), self._ih_hat, self._ih_rstd)
-        return gx, None
+        bk, p, GH = self.backend, self.params, self.gates * self.hidden_size
+        gx = bk.matmul(x.reshape(T * B, I), weights.w_ih.T)
+        self._ih_hat, self._ih_rstd = bk.empty((T * B, GH), x.dtype), bk.empty((T * B, 1), x.dtype)
+        bk.layer_norm_rows(gx, p["layer_norm_ih_weight"], p.get(self._bias), self._ih_hat, self._ih_rstd)
+        return gx.reshape(T, B, GH), None
 
     def _train_zoneout(self, saved):
         mask = saved.get("zoneout_mask")
@@ -70,15 +70,14 @@ class _LayerNormRecurrence(_Recurrence):
             self._gh = self.backend.empty((rows, self.gates * self.hidden_size), dtype)
         return self._gh[:rows]
 
-    def _finish_grads(self, grads, dgx, arrays):
-        """The input side's LayerNorm backward and DropConnect's scale; returns d(x W_ih^T) (T*B, G*H)."""
-        xp, p = self.backend.xp, self.params
+    def _finish_grads(self, grads, dgx, dgh):
+        """The input side's LayerNorm backward (its bias's gradient on the way: the sum of dgx's rows) and
+        DropConnect's scale; returns d(x W_ih^T) (T*B, G*H), written into dgh's buffer (done with by now)."""
         if self.dropconnect is not None:
             grads["weight_hh"] *= self.dropconnect
-        T, B, GH = self._ih_hat.shape
-        dproj, grads["layer_norm_ih_weight"] = layer_norm_rows_backward(
-            xp, dgx.reshape(T, B, GH), p["layer_norm_ih_weight"], self._ih_hat, self._ih_rstd, (0, 1))
-        return dproj.reshape(T * B, GH)
+        dproj, grads["layer_norm_ih_weight"], grads[self._bias] = self.backend.layer_norm_rows_backward(
+            dgx, self.params["layer_norm_ih_weight"], self._ih_hat, self._ih_rstd, dgh)
+        return dproj
 
     @staticmethod
     def _sum_product(xp, a, b):
@@ -121,11 +120,10 @@ class LayerNormLSTMRecurrence(_LayerNormRecurrence):
 
     def parameter_grads(self, grads, dgx, dgh, arrays, weights):
         xp, (T, B, GH) = self.backend.xp, arrays["gates"].shape
-        grads["bias"] = dgx.sum(axis=0)
         grads["layer_norm_hh_weight"] = self._sum_product(xp, dgx.reshape(T, B, GH), arrays["hh_hat"])
         grads["layer_norm_c_weight"] = self._sum_product(xp, arrays["dcn"], arrays["c_hat"])
         grads["layer_norm_c_bias"] = arrays["dcn"].sum(axis=(0, 1))
-        return self._finish_grads(grads, dgx, arrays)
+        return self._finish_grads(grads, dgx, dgh)
 
 
 class LayerNormGRURecurrence(_LayerNormRecurrence):
@@ -160,7 +158,6 @@ class LayerNormGRURecurrence(_LayerNormRecurrence):
 
     def parameter_grads(self, grads, dgx, dgh, arrays, weights):
         xp, dghn = self.backend.xp, arrays["dghn"]
-        grads["bias_ih"] = dgx.sum(axis=0)
         grads["bias_hh"] = dghn.sum(axis=(0, 1))
         grads["layer_norm_hh_weight"] = self._sum_product(xp, dghn, arrays["hh_hat"])
-        return self._finish_grads(grads, dgx, arrays)
+        return self._finish_grads(grads, dgx, dgh)

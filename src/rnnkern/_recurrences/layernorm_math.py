@@ -11,7 +11,8 @@ every backend) take the recurrent side's norms and the zoneout of one direction:
   or None with prob > 0 (inference: h' = prob*h + (1 - prob)*h_new), or prob == 0 (no zoneout).
 
 The input side LN(x W_ih^T; gamma_ih) (+ bias) of every time step is one GEMM and the row functions
-below (xp code, NumPy or CuPy); training keeps its normalised rows ``hat`` and ``rstd`` for
+below (xp code, NumPy or CuPy: the backends' ``layer_norm_rows`` / ``layer_norm_rows_backward``, which
+the numba backend runs as kernels of its own); training keeps its normalised rows ``hat`` and ``rstd`` for
 ``layer_norm_rows_backward``. Row statistics are two-pass, in float32 for float16 and in the
 arrays' dtype otherwise (never E[a^2] - E[a]^2).
 """
@@ -61,16 +62,20 @@ def layer_norm_rows(xp, a, gamma, bias=None, hat_out=None, rstd_out=None):
     return a
 
 
-def layer_norm_rows_backward(xp, dout, gamma, hat, rstd, dgamma_axes):
-    """(gradient of LN's input, of gamma): ``dout`` the gradient of LN's output (... , N), ``hat`` and
-    ``rstd`` what layer_norm_rows saved; dgamma sums dout*hat over ``dgamma_axes``.
-    d a = rstd * (dy - mean(dy) - hat * mean(dy * hat)) with dy = dout * gamma."""
+def layer_norm_rows_backward(xp, dout, gamma, hat, rstd, dx_out):
+    """(dx_out, gamma's gradient, the sum of dout's rows): ``dout`` (rows, N) the gradient of LN's
+    output, ``hat`` and ``rstd`` what layer_norm_rows saved; dx_out (rows, N) receives the gradient of
+    its input, rstd * (dy - mean(dy) - hat * mean(dy * hat)) with dy = dout * gamma. The sum of
+    dout's rows is the gradient of a bias added after the LayerNorm."""
     acc = _stats_dtype(xp, dout.dtype)
-    dgamma = xp.multiply(dout, hat).sum(axis=dgamma_axes, dtype=acc).astype(dout.dtype)
-    dy = xp.multiply(dout, gamma)
+    # The sums over rows in float64: NumPy sums along axis 0 one row after another (pairwise only
+    # along the contiguous axis), and 40,000 float32 rows drifted by 2e-4 that way
+    dgamma = xp.multiply(dout, hat).sum(axis=0, dtype=xp.float64).astype(dout.dtype)
+    dsum = dout.sum(axis=0, dtype=xp.float64).astype(dout.dtype)
+    dy = xp.multiply(dout, gamma, out=dx_out)
     mean_dy = dy.mean(axis=-1, keepdims=True, dtype=acc).astype(dout.dtype)
     mean_dy_hat = xp.multiply(dy, hat).mean(axis=-1, keepdims=True, dtype=acc).astype(dout.dtype)
     dy -= mean_dy
     dy -= hat * mean_dy_hat
     dy *= rstd
-    return dy, dgamma
+    return dy, dgamma, dsum

@@ -11,7 +11,6 @@ no per-sequence Python work.
 import numpy as np
 
 from .ieee import nan_from_inf_expected
-from .layernorm_math import layer_norm_rows
 
 
 # Rows (time steps x batch) of one chunk of the input projection: large enough that the GEMM runs at
@@ -55,7 +54,7 @@ class InputProjection:
         gx = self.backend.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T,
                                  out=self._buffer[:rows])
         if self.norm is not None:
-            layer_norm_rows(xp, gx, self.norm, self.bias)
+            self.backend.layer_norm_rows(gx, self.norm, self.bias)
         elif self.bias is not None:
             gx += self.bias
         if self.batch_first:

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import kernels as _kernels, lnkernels as _ln
 from ..host import detached, device_of, to_host
+from ..._recurrences.layernorm_math import layer_norm_rows, layer_norm_rows_backward
 
 
 _SLICES = {}  # (count, hidden) -> the column slices of the gate blocks, made once per size
@@ -166,6 +167,12 @@ class CupyBackend:
 
     # --- LayerNorm LSTM and GRU with zoneout (issue 20): raw kernels, one row group per batch row -----
     # The step API of NumpyBackend's ln* steps; zoneout (none, blend, mask) picks the kernel entry.
+    def layer_norm_rows(self, a, gamma, bias=None, hat_out=None, rstd_out=None):
+        return layer_norm_rows(self.xp, a, gamma, bias, hat_out, rstd_out)  # the input side: see NumpyBackend
+
+    def layer_norm_rows_backward(self, dout, gamma, hat, rstd, dx_out):
+        return layer_norm_rows_backward(self.xp, dout, gamma, hat, rstd, dx_out)
+
     def lnlstm_step(self, gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None):
         """v = gx + LN(gh; gamma_hh), the gates, c' into c_out, h' = zoneout(o*tanh(LN(c'))) into h_out;
         gh is scratch. ``saved`` (training): its gates, hh_hat, c_hat and rstd are filled too."""

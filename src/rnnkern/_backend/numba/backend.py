@@ -14,7 +14,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..._recurrences.layernorm import LayerNormGRURecurrence, LayerNormLSTMRecurrence
-from . import blas, choice, lnsteps, shard
+from . import blas, choice, lnrows, lnsteps, shard
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -139,6 +139,24 @@ class NumbaBackend(NumpyBackend):
         steps(m).gru_backward_reset(r, h_prev, d_rh, dgx_out, dh_direct_out)
 
     # --- LayerNorm LSTM and GRU with zoneout (issue 20; the step API of NumpyBackend's ln* steps) ----
+    def layer_norm_rows(self, a, gamma, bias=None, hat_out=None, rstd_out=None):
+        """The input side's LayerNorm over all steps (see NumpyBackend): one kernel, lnrows.ln_rows."""
+        if not _row_kernel_takes(a, gamma, bias, hat_out, rstd_out):
+            return super().layer_norm_rows(a, gamma, bias, hat_out, rstd_out)
+        bias = _zeros(a.shape[1], a.dtype) if bias is None else bias
+        if hat_out is None:
+            lnrows.ln_rows(a, gamma, bias)
+        else:
+            lnrows.ln_rows_save(a, gamma, bias, hat_out, rstd_out)
+        return a
+
+    def layer_norm_rows_backward(self, dout, gamma, hat, rstd, dx_out):
+        if not _row_kernel_takes(dout, gamma, hat, rstd, dx_out):
+            return super().layer_norm_rows_backward(dout, gamma, hat, rstd, dx_out)
+        dgamma, dsum = np.empty((2, dout.shape[1]))  # float64 accumulators (lnrows says why)
+        lnrows.ln_rows_backward(dout, gamma, hat, rstd, dx_out, dgamma, dsum)
+        return dx_out, dgamma.astype(dout.dtype), dsum.astype(dout.dtype)
+
     # One kernel per step (lnsteps); zoneout picks the kernel, compiled with it as a constant.
     def lnlstm_step(self, gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None):
         """LN(gh; gamma_hh) + gx, the gates, c' = f*c + i*g into c_out, h' = zoneout(o*tanh(LN(c'))) into
@@ -169,6 +187,15 @@ class NumbaBackend(NumpyBackend):
         zo, arg = _zoneout(zoneout)
         _LNGRU_BACKWARD[zo](saved["gates"], saved["hh_hat"], saved["rstd"], h_prev, apart(dh, dh_direct_out),
                             *norms, *arg, dgx_out, dghn_out, dgh_out, dh_direct_out)
+
+
+def _row_kernel_takes(*arrays):
+    """Whether lnrows' kernels take these (rows, N) / (N,) arrays: NumPy arrays of one real dtype whose
+    rows are contiguous (None: absent); else the NumPy code runs (float16, say)."""
+    given = [a for a in arrays if a is not None]
+    dtype = given[0].dtype
+    return given[0].ndim == 2 and dtype in _REALS and all(isinstance(a, np.ndarray) and a.dtype == dtype and a.strides[-1] == a.itemsize
+                                   for a in given)
 
 
 def _zoneout(zoneout):

@@ -9,11 +9,7 @@ then zoneout on h. Zoneout is a compile-time variant: each entry point below pas
 (NONE, BLEND, MASK) and a constant ``train`` to one ``inline='always'`` row loop, so the default
 entry (no zoneout) has no zoneout code and no per-element branch.
 
-Row statistics and the backward's row means run in separate functions that may reassociate
-(``REDUCE``): with strict IEEE order LLVM cannot vectorise a sum, and these reductions would cost
-more than the gate math. They accumulate in the row's dtype (float32 for float32), in vector lanes,
-and the variance is the mean of squared deviations (two passes, never E[x^2] - E[x]^2). A row is
-re-read from L1 by these passes: 4H float32 values are 8 KiB at H = 512.
+Row statistics and the backward's row means are lnrows.py's (they may reassociate, and say why).
 
 As in steps.py, each gate block is a row view of its own so that LLVM vectorises the column loop,
 outputs may alias inputs element for element (the backend copies an overlapping input first, since
@@ -21,61 +17,15 @@ the vectorised loop checks for overlap and otherwise runs scalar code), and rows
 a bigger buffer (numba reads the row stride from each array).
 """
 
-import numpy as np
 from numba import njit
 
 from .blas import matmul_into
-from .scalar import FASTMATH, JIT, ONE, like, sigmoid, tanh
-from ..._recurrences.layernorm_math import EPS
+from .lnrows import grad_means, norm_backward, normalise, row_stats
+from .scalar import JIT, ONE, like, sigmoid, tanh
 
 inline = njit(inline="always", **JIT)
-REDUCE = dict(JIT, fastmath=FASTMATH | {"reassoc"})  # sums only: no exp in them (see scalar.py)
 
 NONE, BLEND, MASK = 0, 1, 2  # zoneout: none; inference p*h + (1-p)*h_new; training h + mask*(h_new - h)
-
-
-# --- row reductions ------------------------------------------------------------------------------
-@njit(**REDUCE)
-def row_stats(x):
-    """(mean, 1/sqrt(var + EPS)) of the row ``x``, var the biased variance, in x's dtype."""
-    n = like(x[0], x.shape[0])
-    s = like(x[0], 0.0)
-    for j in range(x.shape[0]):
-        s += x[j]
-    mean = s / n
-    q = like(x[0], 0.0)
-    for j in range(x.shape[0]):
-        d = x[j] - mean
-        q += d * d
-    return mean, ONE / np.sqrt(q / n + like(s, EPS))
-
-
-@njit(**REDUCE)
-def grad_means(dy, gamma, hat):
-    """(mean(dy*gamma), mean(dy*gamma*hat)) over the row: LayerNorm's backward means."""
-    n = like(dy[0], dy.shape[0])
-    s1 = like(dy[0], 0.0)
-    s2 = like(dy[0], 0.0)
-    for j in range(dy.shape[0]):
-        d = dy[j] * gamma[j]
-        s1 += d
-        s2 += d * hat[j]
-    return s1 / n, s2 / n
-
-
-@inline
-def normalise(x, mean, rstd, out):
-    """out = (x - mean)*rstd over a row."""
-    for j in range(x.shape[0]):
-        out[j] = (x[j] - mean) * rstd
-
-
-@inline
-def norm_backward(dy, gamma, hat, rstd, dx):
-    """dx = rstd*(d - mean(d) - hat*mean(d*hat)), d = dy*gamma: the gradient of LN's input."""
-    m1, m2 = grad_means(dy, gamma, hat)
-    for j in range(dx.shape[0]):
-        dx[j] = rstd * (dy[j] * gamma[j] - m1 - hat[j] * m2)
 
 
 @inline

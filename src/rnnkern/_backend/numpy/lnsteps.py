@@ -9,7 +9,7 @@ per batch row; nothing here sums over the batch (the recurrence does that after 
 
 import numpy as np
 
-from ..._recurrences.layernorm_math import EPS
+from ..._recurrences.layernorm_math import EPS, layer_norm_rows, layer_norm_rows_backward
 
 
 def _sigmoid_(x):
@@ -65,7 +65,17 @@ def _bypass(zoneout, dh):
 
 
 class NumpyLayerNormSteps:
-    """Mixed into NumpyBackend (and so inherited by the numba backend until it has its own kernels)."""
+    """Mixed into NumpyBackend (and so inherited by the numba backend where it has no kernel)."""
+
+    def layer_norm_rows(self, a, gamma, bias=None, hat_out=None, rstd_out=None):
+        """In place: a (rows, N) <- LN(a; gamma) (+ bias); hat_out (rows, N) and rstd_out (rows, 1),
+        when given, receive (a - mean) * rstd and rstd (layernorm_math.layer_norm_rows)."""
+        return layer_norm_rows(np, a, gamma, bias, hat_out, rstd_out)
+
+    def layer_norm_rows_backward(self, dout, gamma, hat, rstd, dx_out):
+        """(dx_out <- the gradient of LN's input, gamma's gradient, the sum of dout's rows), all
+        (rows, N) or (N,) (layernorm_math.layer_norm_rows_backward)."""
+        return layer_norm_rows_backward(np, dout, gamma, hat, rstd, dx_out)
 
     def lnlstm_step(self, gx, gh, c_prev, h_prev, norms, zoneout, h_out, c_out, saved=None):
         """v = gx + gamma_hh*LN(gh); i, f, o = sigmoid, g = tanh (blocks i, f, g, o); c' = f*c + i*g
