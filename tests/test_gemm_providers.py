@@ -151,3 +151,37 @@ def test_bit_for_bit_across_runs_and_input_alignments(provider, kind):
         outputs.append((layer(x)[0], y, dx, dparams["weight_hh_l0"]))
     for run in outputs[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(run, outputs[0]))
+
+
+@pytest.mark.skipif(MKL_REASON is not None, reason=f"MKL: {MKL_REASON}")
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "LayerNormLSTM", "LayerNormGRU"])
+@pytest.mark.parametrize("lengths, bidirectional", [(None, False), ([4, 4, 2, 1, 1], True)])
+def test_training_on_packed_weights(kind, lengths, bidirectional, monkeypatch):
+    """Training's step GEMMs on MKL with W_hh packed once per direction (backend.packed: weights big
+    enough for MKL to pack): forward_train's output and every gradient against the same layer in float64
+    on the NumPy kernels; with lengths, the steps whose batch has shrunk multiply unpacked."""
+    from rnnkern._backend import use_cpu_kernels
+    from rnnkern._backend.numba import gemm
+
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "mkl")
+    packed = []
+    monkeypatch.setattr(gemm.MKL, "matmul_packed", lambda self, *a, f=gemm.MKL.matmul_packed: packed.append(1)
+                        or f(self, *a))
+    T, B, I, H = 4, 5, 6, 512  # W_hh of 3-4 MiB: MKL packs it (choice.PACK_MAX_GROWTH)
+    rng = np.random.default_rng(7)
+    layer = getattr(rnnkern, kind)(I, H, bidirectional=bidirectional, seed=2)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, 2 * H if bidirectional else H)).astype(np.float32)
+    with use_cpu_kernels("numpy"):
+        exact = getattr(rnnkern, kind)(I, H, bidirectional=bidirectional, dtype="float64", seed=2)
+    exact.load_state_dict({k: v.astype(np.float64) for k, v in layer.state_dict().items()})
+    y, _, tape = layer.forward_train(x, lengths=lengths)
+    dx, _, grads = layer.backward(tape, dy)
+    assert packed  # the step GEMMs ran on the packing
+    with use_cpu_kernels("numpy"):
+        want_y, _, want_tape = exact.forward_train(x.astype(np.float64), lengths=lengths)
+        want_dx, _, want_grads = exact.backward(want_tape, dy.astype(np.float64))
+    assert_close(y, want_y, "float32", scale=10)
+    assert_close(dx, want_dx, "float32", scale=10)
+    for name, grad in want_grads.items():
+        assert_close(grads[name], grad, "float32", scale=10 * max(1.0, float(np.abs(grad).max())))

@@ -34,19 +34,20 @@ def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
     w_hh = weights.w_hh
     T, B = x.shape[:2]
     saved = rec.saved_arrays(T, B, x.dtype)
-    gx, b_hn = rec.train_inputs(x, weights, saved)
     h = h0.copy()
     c = c0.copy() if c0 is not None else None
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        n = int(active[t])
-        if n == 0:
-            continue
-        saved_t = {name: buf[t, :n] for name, buf in saved.items()}
-        rec.step_train(gx[t, :n], h[:n], None if c is None else c[:n], w_hh, b_hn, saved_t, out[t, :n],
-                       saved_t.get("c"))
-        h[:n] = out[t, :n]
-        if c is not None:
-            c[:n] = saved_t["c"]
+    with rec.backend.packed(w_hh.T, B):  # entered first: the step GEMM's provider sets the process's
+        gx, b_hn = rec.train_inputs(x, weights, saved)
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            n = int(active[t])
+            if n == 0:
+                continue
+            saved_t = {name: buf[t, :n] for name, buf in saved.items()}
+            rec.step_train(gx[t, :n], h[:n], None if c is None else c[:n], w_hh, b_hn, saved_t, out[t, :n],
+                           saved_t.get("c"))
+            h[:n] = out[t, :n]
+            if c is not None:
+                c[:n] = saved_t["c"]
     return DirectionTape(x, out, saved, h0, c0, active, reverse), h, c
 
 
@@ -83,23 +84,24 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     dc_rec = dc_n.copy() if c0 is not None else None
     scratch = rec.backward_arrays(T, B, x.dtype)
     rows = {**saved, **scratch}
-    for t in (range(T) if reverse else range(T - 1, -1, -1)):
-        n = int(active[t])
-        if n == 0:
-            continue
-        _previous(hprev[t], y, h0, t, n, active, reverse)
-        if cprev is not None:
-            _previous(cprev, saved["c"], c0, t, n, active, reverse)
-        dh = dh_steps[t] if dh_steps is not None else dh_buffer
-        if dy is None:
-            dh[:n] = dh_rec[:n]
-        else:
-            xp.add(dy[t, :n], dh_rec[:n], out=dh[:n])
-        dc = None if dc_rec is None else dc_rec[:n]
-        rec.backward_step(StepGrad(saved={k: v[t, :n] for k, v in rows.items()}, h_prev=hprev[t, :n],
-                                   c_prev=None if cprev is None else cprev[:n], h=y[t, :n], dh=dh[:n], dc=dc,
-                                   w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
-                                   dc_prev_out=dc))
+    with bk.packed(w_hh, B):  # dh_prev = dgh @ W_hh at each step
+        for t in (range(T) if reverse else range(T - 1, -1, -1)):
+            n = int(active[t])
+            if n == 0:
+                continue
+            _previous(hprev[t], y, h0, t, n, active, reverse)
+            if cprev is not None:
+                _previous(cprev, saved["c"], c0, t, n, active, reverse)
+            dh = dh_steps[t] if dh_steps is not None else dh_buffer
+            if dy is None:
+                dh[:n] = dh_rec[:n]
+            else:
+                xp.add(dy[t, :n], dh_rec[:n], out=dh[:n])
+            dc = None if dc_rec is None else dc_rec[:n]
+            rec.backward_step(StepGrad(saved={k: v[t, :n] for k, v in rows.items()}, h_prev=hprev[t, :n],
+                                       c_prev=None if cprev is None else cprev[:n], h=y[t, :n], dh=dh[:n],
+                                       dc=dc, w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
+                                       dc_prev_out=dc))
     dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
     grads = {"weight_ih": None, "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for block, inputs in rec.hh_inputs(hprev, saved):

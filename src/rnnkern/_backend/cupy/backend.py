@@ -7,6 +7,8 @@ it per CellMath (``m``: the defaults, or ONNX's options) and turns its table int
 Semantics and argument conventions are those of ``NumpyBackend`` (see its docstrings).
 """
 
+import contextlib
+
 import numpy as np
 
 from . import kernels as _kernels, lnkernels as _ln
@@ -89,6 +91,11 @@ class CupyBackend:
     def matmul(self, a, b, out=None):
         """Every GEMM of the recurrences: cuBLAS."""
         return self.xp.matmul(a, b, out=out)
+
+    def packed(self, b, rows):
+        """A block whose GEMMs by ``b`` (``rows`` rows at a time) may use it packed: the numba backend's
+        MKL packs; here nothing changes."""
+        return contextlib.nullcontext()
 
     # --- fused steps: the contract's step API; m is the direction's CellMath ------------------
     # A training step leaves the gates in gh in gate form: activations if m.saves_activations,

@@ -7,7 +7,10 @@ leave behind: the NumPy steps leave the activations in ``gh``, these leave ``gh`
 training steps, ``train=True`` or a ``ghn_out``, write the gates).
 """
 
+import contextlib
 import functools
+import threading
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -40,6 +43,26 @@ def _zeros(size, dtype):
     return np.zeros(size, dtype)
 
 
+class _Packed(NamedTuple):
+    """A matrix packed for the GEMMs of a ``NumbaBackend.packed`` block: which array it is (its address,
+    shape, strides and dtype: a view made anew each step is the same matrix), for how many rows."""
+    key: tuple
+    rows: int
+    provider: Any
+    operand: Any
+
+    def takes(self, a, b, out):
+        return (a.shape[0] == self.rows and out is not None and _key(b) == self.key
+                and blas.describable(a) and blas.describable(out) and a.dtype == out.dtype == b.dtype)
+
+
+def _key(b):
+    return b.ctypes.data, b.shape, b.strides, b.dtype
+
+
+_SCOPE = threading.local()  # .packed: the innermost packed block's _Packed on this thread, or None
+
+
 def _peepholes(p, like):
     return _zeros(1, like.dtype) if p is None else p
 
@@ -53,8 +76,30 @@ class NumbaBackend(NumpyBackend):
         float32 or float64 matrices are offered to a provider, anything else is np.matmul's."""
         if a.ndim != 2 or b.ndim != 2 or a.dtype not in _REALS or b.dtype != a.dtype:
             return np.matmul(a, b, out=out)
+        packed = getattr(_SCOPE, "packed", None)
+        if packed is not None and packed.takes(a, b, out):
+            return packed.provider.matmul_packed(a, packed.operand, b.shape[1], out)
         provider = choice.decide(a.dtype, "plain", a.shape[0], a.shape[1], b.shape[1]).provider
         return provider.matmul(a, b, out=out)
+
+    @contextlib.contextmanager
+    def packed(self, b, rows):
+        """Inside the block, this thread's ``matmul(a, b, out)`` with ``rows``-row ``a`` multiplies by
+        ``b`` packed once, where the provider chosen for that step GEMM packs (MKL): training's step
+        GEMMs, as the compiled loops' (which pack per call too). ``b`` must not change inside."""
+        previous = getattr(_SCOPE, "packed", None)
+        if b.ndim != 2 or b.dtype not in _REALS or rows < 1:  # (MKL packs any layout: a copy's, if need be)
+            yield
+            return
+        provider = choice.decide(b.dtype, "step", rows, b.shape[0], b.shape[1]).provider
+        if provider.name != "mkl":
+            yield
+            return
+        _SCOPE.packed = _Packed(_key(b), rows, provider, provider.step_operand(b, rows))
+        try:
+            yield
+        finally:
+            _SCOPE.packed = previous
 
     # --- the compiled time loop --------------------------------------------------------------
     def time_loop(self, rec, gx, w_hh, b_hn, h0, out, reverse, c):

@@ -70,6 +70,13 @@ class MKL:
             return out
         return c
 
+    def matmul_packed(self, a, packed, n, out):
+        """out (M, n) = a (M, K) @ the matrix ``packed`` holds (``step_operand``'s packing for M rows)."""
+        lda, ldc = _ld(a), _ld(out)
+        with self.exclusive():
+            self.lib.gemm_compute(a, lda, packed, out, ldc, a.shape[0], n, a.shape[1])
+        return out
+
     def step_operand(self, w_t, rows):
         """W^T packed for ``rows``-row products, once per call of a compiled loop (for all its steps).
         Not kept between calls: a parameter written in place through ``named_parameters()`` (as

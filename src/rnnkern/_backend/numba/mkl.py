@@ -57,6 +57,9 @@ class Mkl:
             gemm = getattr(lib, f"cblas_{letter}gemm")
             gemm.restype = None
             gemm.argtypes = [i32, i32, i32, i32, i32, i32, real, ptr, i32, ptr, i32, real, ptr, i32]
+            compute = getattr(lib, f"cblas_{letter}gemm_compute")
+            compute.restype = None
+            compute.argtypes = [i32, i32, i32, i32, i32, i32, ptr, i32, ptr, i32, real, ptr, i32]
         lib.MKL_Set_Num_Threads_Local.restype, lib.MKL_Set_Num_Threads_Local.argtypes = i32, [i32]
         lib.MKL_Get_Max_Threads.restype = i32
         lib.MKL_Get_Version_String.argtypes = [ctypes.c_char_p, i32]
@@ -108,6 +111,15 @@ class Mkl:
                                                 TRANS if trans_b else NO_TRANS, M, N, K, real(1.0),
                                                 a.ctypes.data, lda, b.ctypes.data, ldb, real(0.0),
                                                 c.ctypes.data, ldc)
+
+
+    def gemm_compute(self, a, lda, packed, c, ldc, M, N, K):
+        """c (M, N), row-major with ``ldc`` = a (M, K), row-major with ``lda``, @ the matrix ``pack``
+        packed (its N columns)."""
+        letter = "s" if c.dtype.itemsize == 4 else "d"
+        real = ctypes.c_float if letter == "s" else ctypes.c_double
+        getattr(self.lib, f"cblas_{letter}gemm_compute")(ROW_MAJOR, NO_TRANS, PACKED, M, N, K, a.ctypes.data, lda,
+                                                        packed.ctypes.data, N, real(0.0), c.ctypes.data, ldc)
 
 
 def _aligned(size, alignment=64):

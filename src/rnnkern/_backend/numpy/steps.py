@@ -11,6 +11,7 @@ derivative. On the default math ``_act_`` runs the fast forms below, and the LST
 share one exp.
 """
 
+import contextlib
 import functools
 
 import numpy as np
@@ -131,6 +132,11 @@ class NumpyBackend(NumpyGradSteps, NumpyLayerNormSteps):
     def matmul(self, a, b, out=None):
         """Every GEMM of the recurrences (NumbaBackend's goes to the chosen GEMM provider)."""
         return np.matmul(a, b, out=out)
+
+    def packed(self, b, rows):
+        """A block whose GEMMs by ``b`` (``rows`` rows at a time) may use it packed: the numba backend's
+        MKL packs; here nothing changes."""
+        return contextlib.nullcontext()
 
     # --- fused steps (m: the direction's CellMath) ---------------------------------------------
     def rnn_step(self, m, gx, gh, h_out, train=False):
