@@ -87,7 +87,7 @@ def test_a_corrupt_cache_file_is_measured_over(fresh, monkeypatch):
     fresh.parent.mkdir(parents=True)
     fresh.write_text("{not json")
     monkeypatch.setattr(choice, "measure", lambda *a: 2.0)
-    assert choice.decide(np.float32, "plain", 64, 64, 64).provider.name == "openblas"
+    assert choice.decide(np.float32, "plain", 64, 64, 128).provider.name == "openblas"
     assert json.loads(fresh.read_text())  # replaced by a whole, valid file
 
 

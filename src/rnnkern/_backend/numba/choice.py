@@ -41,8 +41,10 @@ ROUNDS = 5
 WARM_UP_S = 0.03
 ROUND_S = 0.002
 CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
-# Plain GEMMs of fewer multiply-adds are NumPy's without timing: MKL's, called through ctypes, measured
-# 4-12x OpenBLAS's time on every class below this (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores.
+# Plain GEMMs of at most this many multiply-adds are NumPy's without timing: MKL's, called through ctypes,
+# measured 4-12x OpenBLAS's time on every class up to it (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores;
+# the limit is inclusive so that the small config's step GEMV (1x256x1024 = 2^18) stays OpenBLAS's (on
+# MKL's pool it took 170 us a step in training, against OpenBLAS's 27).
 PLAIN_MIN_WORK = 1 << 18
 # MKL's packing takes at least 7.9 MB whatever the weights' size (MKL 2026.2): packed weights are used
 # only where that is at most this many times the weights themselves, so that a small layer's memory
@@ -160,7 +162,7 @@ def _decide(dtype, kind, M, K, N):
         return Decision(provider, "RNNKERN_CPU_GEMM")
     if mkl_provider() is None:
         return Decision(openblas(), f"only one installed: {mkl_unavailable_reason() or 'no MKL'}")
-    if kind == "plain" and M * K * N < PLAIN_MIN_WORK:
+    if kind == "plain" and M * K * N <= PLAIN_MIN_WORK:
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
     if kind == "step":
         size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
