@@ -3,7 +3,7 @@
 Training runs one GEMM per step in Python (forward: h (B, H) @ W_hh^T (H, G*H); backward: dgh (B, G*H)
 @ W_hh (G*H, H)); at small batches each is a few million multiply-adds, where waking a pool may cost
 more than it gives (the compiled loops already run MKL on one thread below
-``backend.MKL_ONE_THREAD_WORK``). Times 100 such GEMMs in a row, as a time loop calls them, with MKL's
+``gemm.ONE_THREAD_WORK``). Times 100 such GEMMs in a row, as a time loop calls them, with MKL's
 pool, MKL on one thread (MKL_Set_Num_Threads_Local) and np.matmul, in alternation (median of per-round
 ratios, rnnkern bench's timer).
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..._recurrences.layernorm import LayerNormGRURecurrence, LayerNormLSTMRecurrence
-from . import blas, choice, lnrows, lnsteps, shard
+from . import blas, choice, gemm, lnrows, lnsteps, shard
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -28,10 +28,6 @@ LOOP_MAX_BATCH = 16
 _REALS = (np.float32, np.float64)
 # The LayerNorm cells' inference loops (lnsteps.*_loop), and the plain cell whose size rules they follow.
 _LAYER_NORM = {LayerNormLSTMRecurrence: "LSTM", LayerNormGRURecurrence: "GRU"}
-# Step GEMMs of fewer multiply-adds than this run MKL on one thread: waking its pool every step cost
-# more than it gave (T=100 B=1 H=256, 2 cores: MKL on one thread 0.04-0.23x OpenBLAS's time, on its
-# pool 0.58-1.88x; issue 17's report). The choice times them on one thread too.
-MKL_ONE_THREAD_WORK = 1 << 20
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,7 +120,7 @@ class NumbaBackend(NumpyBackend):
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
         p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
         loop = shard.Loop(None if layer_norm else steps(rec.math), rec, w_hh, b_hn, p, dtype)
-        one_thread = provider.name == "mkl" and B * H * G < MKL_ONE_THREAD_WORK
+        one_thread = provider.name == "mkl" and B * H * G < gemm.ONE_THREAD_WORK
         shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True
 

@@ -20,6 +20,11 @@ import numpy as np
 
 from . import blas
 
+# MKL GEMMs of fewer multiply-adds than this run on one thread: waking its pool each step cost more than
+# it gave (T=100 B=1 H=256, 2 cores: MKL on one thread 0.04-0.23x OpenBLAS's time, on its pool
+# 0.58-1.88x; issue 17's report). The choice times them on one thread too.
+ONE_THREAD_WORK = 1 << 20
+
 
 class OpenBLAS:
     name = "openblas"
@@ -63,17 +68,22 @@ class MKL:
             return np.matmul(a, b, out=out)
         (ta, lda), (tb, ldb), M, K, N = operands
         c = out if out is not None and blas.describable(out) else np.empty((M, N), a.dtype)
-        with self.exclusive():
+        with self.exclusive(), self._threads_for(M * K * N):
             self.lib.gemm(a, ta, lda, b, tb, ldb, c, _ld(c), M, N, K)
         if out is not None and c is not out:
             out[...] = c
             return out
         return c
 
+    def _threads_for(self, work):
+        """One thread for a GEMM of fewer than ONE_THREAD_WORK multiply-adds (waking the pool costs
+        more than it gives there), else the pool as it is."""
+        return self.serial_thread() if work < ONE_THREAD_WORK else contextlib.nullcontext()
+
     def matmul_packed(self, a, packed, n, out):
         """out (M, n) = a (M, K) @ the matrix ``packed`` holds (``step_operand``'s packing for M rows)."""
         lda, ldc = _ld(a), _ld(out)
-        with self.exclusive():
+        with self.exclusive(), self._threads_for(a.shape[0] * a.shape[1] * n):
             self.lib.gemm_compute(a, lda, packed, out, ldc, a.shape[0], n, a.shape[1])
         return out
 
