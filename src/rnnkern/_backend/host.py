@@ -5,6 +5,20 @@ import numpy as np
 
 # DLPack device types of device memory: kDLCUDA and kDLCUDAManaged.
 _DLPACK_GPU = (2, 13)
+CACHE_LINE = 64
+
+
+def aligned_empty(shape, dtype, order="C"):
+    """np.empty whose data starts on a cache line. A large NumPy array starts 16 bytes past one (glibc
+    maps it 16 bytes into a page), and on an Intel Xeon OpenBLAS's batch-1 GEMV took 1.3x its time
+    on such a W^T, 1.6x with h and y off a line too (2 threads), than on aligned ones
+    (benchmarks/gemv_b1.py, ``openblas-skew16``): the weights, and the CPU backend's arrays, use this."""
+    dtype = np.dtype(dtype)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(size + CACHE_LINE, np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start:start + size].view(dtype).reshape(shape, order=order)
 
 
 def device_of(array):
