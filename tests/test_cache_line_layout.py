@@ -1,6 +1,6 @@
-"""The host weights and the CPU backend's arrays start on a cache line (``host.aligned_empty``): on an
-Intel Xeon OpenBLAS's batch-1 GEMV took 1.3-1.6x its time on operands 16 bytes off one, where NumPy's
-large arrays start (benchmarks/gemv_b1.py). Layout only: the values are the same arrays' values."""
+"""The host weight matrices start on a cache line (``host.aligned_empty``): on an Intel Xeon OpenBLAS's
+batch-1 GEMV took 1.3x its time with W^T 16 bytes off one, where NumPy's large arrays start
+(benchmarks/gemv_b1.py). Layout only: the values are the same arrays' values."""
 
 import numpy as np
 import pytest
@@ -43,8 +43,3 @@ def test_weight_matrices_start_on_a_cache_line(kind):
                 assert p.flags.f_contiguous and _on_line(p), f"{how}: {name}"
             np.testing.assert_array_equal(p, reference[name], err_msg=f"{how}: {name}")
 
-
-def test_forward_outputs_start_on_a_cache_line():
-    layer = rnnkern.LSTM(8, 5, seed=0)
-    y, (h, c) = layer(np.zeros((3, 2, 8), np.float32))
-    assert _on_line(y) and _on_line(h) and _on_line(c)
