@@ -25,6 +25,14 @@ median of per-round ratios to ``openblas`` (phase 1) or to ONNX Runtime (phase 2
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python benchmarks/gemv_b1.py --rounds 200
 
+Measured 2026-12-02 on the Intel Xeon (KVM, 2 vCPUs shared with other jobs, so +-10% run to run),
+150 rounds, one thread, ratios to ``openblas`` for LSTM / GRU / RNN shapes, three runs:
+openblas-skew16 1.20-1.36; numba (ymm) axpy4 0.97-1.04, axpy8 0.99-1.05, dot4 1.02-1.10, axpy
+1.27-1.38, axpy-block 1.5-2.3; mkl-gemv 0.74-0.82; mkl-packed 0.72-0.84 (its packing is 10-30x the
+weights, which ``choice.PACK_MAX_GROWTH`` refuses). With 512-bit vectors (below) axpy4 measured
+0.72-0.74 once and 1.03-1.29 in runs before the operands were aligned. Phase 2: OpenBLAS's 100 LSTM
+GEMVs are 0.69-0.83x ONNX Runtime's whole LSTM, and rnnkern's LSTM 1.41-1.62x it (one thread each).
+
 LLVM compiles numba's loops for 256-bit vectors on AVX-512 machines (the subtarget's prefer-256-bit);
 to let it use 512-bit ones, run with the host's features and that one turned off:
 
