@@ -1,10 +1,27 @@
 """Where an array lives, and a host copy of any array-like: NumPy, CuPy, torch tensors (CUDA ones and
 those requiring grad included) and other libraries' device arrays (by DLPack)."""
 
+import math
+
 import numpy as np
 
 # DLPack device types of device memory: kDLCUDA and kDLCUDAManaged.
 _DLPACK_GPU = (2, 13)
+CACHE_LINE = 64
+
+
+def aligned_empty(shape, dtype, order="C"):
+    """np.empty whose data starts on a cache line. A large NumPy array starts 16 bytes past one (glibc
+    maps it 16 bytes into a page), and on an Intel Xeon OpenBLAS's batch-1 GEMV took 1.3x its time
+    on such a W^T than on an aligned one (benchmarks/gemv_b1.py, ``openblas-skew16``): the host weight
+    matrices and the compiled loops' GEMV outputs use this (not every array: it costs a few
+    microseconds a call, and aligning the outputs too measured no faster)."""
+    dtype = np.dtype(dtype)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + CACHE_LINE, np.uint8)
+    start = -raw.__array_interface__["data"][0] % CACHE_LINE  # (.ctypes.data costs 10x as much)
+    return raw[start:start + size].view(dtype).reshape(shape, order=order)
 
 
 def device_of(array):

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .._backend import to_host
+from .._backend.host import aligned_empty
 from .._validate import native_byte_order
 
 
@@ -31,7 +32,7 @@ def init_params(shapes, hidden_size, seed, dtype):
     draw_dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
     params = {}
     for name, shape in shapes.items():
-        values = np.empty(shape, dtype, order="F" if len(shape) == 2 else "C")
+        values = aligned_empty(shape, dtype, order="F" if len(shape) == 2 else "C")
         step = max(1, _INIT_BLOCK // max(1, int(np.prod(shape[1:]))))
         for start in range(0, shape[0], step):
             block = rng.random((min(step, shape[0] - start),) + tuple(shape[1:]), dtype=draw_dtype)

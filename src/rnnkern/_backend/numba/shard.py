@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
+from ..host import aligned_empty
 from . import lnsteps
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
@@ -75,9 +76,9 @@ class Loop:
     def buffers(self, rows):
         H, rec = self.rec.hidden_size, self.rec
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
-            return (np.empty((rows, 2 * H), self.dtype), np.empty((rows, H), self.dtype),
-                    np.empty((rows, H), self.dtype))
-        return (np.empty((rows, rec.gates * H), self.dtype),)
+            return (aligned_empty((rows, 2 * H), self.dtype), aligned_empty((rows, H), self.dtype),
+                    aligned_empty((rows, H), self.dtype))
+        return (aligned_empty((rows, rec.gates * H), self.dtype),)  # GEMV outputs on a cache line
 
     def operands(self, provider, rows):
         """The B operands of the step GEMMs for ``rows`` rows (W_hh^T, or its halves for the GRU with
