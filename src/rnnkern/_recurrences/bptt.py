@@ -36,7 +36,9 @@ def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
     saved = rec.saved_arrays(T, B, x.dtype)
     h = h0.copy()
     c = c0.copy() if c0 is not None else None
-    with rec.backend.packed(w_hh.T, B):  # entered first: the step GEMM's provider sets the process's
+    # Entered first: the step GEMM's provider sets the process's. The packing may take as much as the
+    # output (the tape holds several times that)
+    with rec.backend.packed(w_hh.T, B, room=out.nbytes):
         gx, b_hn = rec.train_inputs(x, weights, saved)
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
             n = int(active[t])
@@ -84,7 +86,7 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     dc_rec = dc_n.copy() if c0 is not None else None
     scratch = rec.backward_arrays(T, B, x.dtype)
     rows = {**saved, **scratch}
-    with bk.packed(w_hh, B):  # dh_prev = dgh @ W_hh at each step
+    with bk.packed(w_hh, B, room=y.nbytes):  # dh_prev = dgh @ W_hh at each step
         for t in (range(T) if reverse else range(T - 1, -1, -1)):
             n = int(active[t])
             if n == 0:

@@ -92,7 +92,7 @@ class CupyBackend:
         """Every GEMM of the recurrences: cuBLAS."""
         return self.xp.matmul(a, b, out=out)
 
-    def packed(self, b, rows):
+    def packed(self, b, rows, room=0):
         """A block whose GEMMs by ``b`` (``rows`` rows at a time) may use it packed: the numba backend's
         MKL packs; here nothing changes."""
         return contextlib.nullcontext()

@@ -79,15 +79,16 @@ class NumbaBackend(NumpyBackend):
         return provider.matmul(a, b, out=out)
 
     @contextlib.contextmanager
-    def packed(self, b, rows):
+    def packed(self, b, rows, room=0):
         """Inside the block, this thread's ``matmul(a, b, out)`` with ``rows``-row ``a`` multiplies by
         ``b`` packed once, where the provider chosen for that step GEMM packs (MKL): training's step
-        GEMMs, as the compiled loops' (which pack per call too). ``b`` must not change inside."""
+        GEMMs, as the compiled loops' (which pack per call too). ``b`` must not change inside.
+        ``room``: bytes the caller holds anyway, which the packing may take (choice.decide)."""
         previous = getattr(_SCOPE, "packed", None)
         if b.ndim != 2 or b.dtype not in _REALS or rows < 1:  # (MKL packs any layout: a copy's, if need be)
             yield
             return
-        provider = choice.decide(b.dtype, "step", rows, b.shape[0], b.shape[1]).provider
+        provider = choice.decide(b.dtype, "step", rows, b.shape[0], b.shape[1], room).provider
         if provider.name != "mkl":
             yield
             return
@@ -108,7 +109,7 @@ class NumbaBackend(NumpyBackend):
             return False
         G = rec.gates * H
         dtype = out.dtype
-        provider = choice.decide(dtype, "step", B, H, G).provider
+        provider = choice.decide(dtype, "step", B, H, G, room=out.nbytes).provider
         layer_norm = type(rec) in _LAYER_NORM
         kind = _LAYER_NORM[type(rec)] if layer_norm else rec.math.kind  # LayerNorm cells shard as their plain ones
         shards = shard.shard_count(B, provider.name, kind)

@@ -133,7 +133,7 @@ class NumpyBackend(NumpyGradSteps, NumpyLayerNormSteps):
         """Every GEMM of the recurrences (NumbaBackend's goes to the chosen GEMM provider)."""
         return np.matmul(a, b, out=out)
 
-    def packed(self, b, rows):
+    def packed(self, b, rows, room=0):
         """A block whose GEMMs by ``b`` (``rows`` rows at a time) may use it packed: the numba backend's
         MKL packs; here nothing changes."""
         return contextlib.nullcontext()
