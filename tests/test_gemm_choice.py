@@ -123,6 +123,31 @@ def test_one_provider_per_process_and_dtype(fresh, monkeypatch, first):
     assert choice.decide(np.float64, "plain", 64, 2048, 512).provider.name == "openblas"
 
 
+@needs_mkl
+def test_a_dtype_is_one_key_however_it_is_named(fresh, monkeypatch):
+    """The bench header asks with np.float32, the layers with dtype('float32'): one decision, one pool."""
+    monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
+    assert choice.decide(np.float32, "step", 64, 512, 2048).provider.name == "mkl"
+    monkeypatch.setattr(choice, "measure", lambda *a: pytest.fail("measured again"))
+    later = choice.decide(np.dtype("float32"), "plain", 64, 2048, 512)
+    assert later.reason.startswith("one thread pool at a time")
+
+
+@needs_mkl
+def test_room_lets_a_small_layer_pack_without_a_key_per_length(fresh, monkeypatch):
+    """A step GEMM whose packing fits in what the call holds anyway packs (MKL), one that does not
+    keeps OpenBLAS; the decision is kept per fit, not per sequence length."""
+    monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
+    need = choice.mkl_provider().lib.pack_size(np.float32, 64, 512, 512)
+    assert choice.decide(np.float32, "step", 64, 512, 512).reason.startswith("MKL would pack")
+    assert choice.decide(np.float32, "step", 64, 512, 512, room=need - 1).reason.startswith("MKL would pack")
+    assert choice.decide(np.float32, "step", 64, 512, 512, room=need).provider.name == "mkl"
+    before = len(choice._MEMORY)
+    for room in (need + 1, 10 * need, 100 * need):
+        assert choice.decide(np.float32, "step", 64, 512, 512, room=room).provider.name == "mkl"
+    assert len(choice._MEMORY) == before
+
+
 def test_info_and_bench_header_name_the_provider(monkeypatch):
     from rnnkern._backend import cpu_gemm_description
 

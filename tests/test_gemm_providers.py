@@ -191,3 +191,24 @@ def test_training_on_packed_weights(kind, lengths, bidirectional, monkeypatch):
     np.testing.assert_array_equal(dx2, dx)
     for name, grad in grads.items():
         np.testing.assert_array_equal(grads2[name], grad)
+
+
+@pytest.mark.skipif(MKL_REASON is not None, reason=f"MKL: {MKL_REASON}")
+def test_a_packed_block_multiplies_only_its_own_matrix(monkeypatch):
+    """Inside backend.packed(b, rows), only GEMMs by b itself (any view of the same memory, shape and
+    strides) with ``rows`` rows and a matching output use the packing; a product by part of b, or of
+    another shape, is an ordinary GEMM (or numpy's error), never a product by the packed b."""
+    from rnnkern._backend import cpu_backend
+
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "mkl")
+    bk, rng = cpu_backend("numba"), np.random.default_rng(0)
+    w = np.asfortranarray(rng.standard_normal((2048, 512)).astype(np.float32))  # W_hh: 4 MiB, packed
+    a = rng.standard_normal((8, 512)).astype(np.float32)
+    with bk.packed(w.T, 8):
+        np.testing.assert_allclose(bk.matmul(a, w.T, out=np.empty((8, 2048), np.float32)), a @ w.T, rtol=1e-4, atol=1e-3)
+        part = bk.matmul(a[:, :256], w.T[:256], out=np.empty((8, 2048), np.float32))
+        np.testing.assert_allclose(part, a[:, :256] @ w.T[:256], rtol=1e-4, atol=1e-3)
+        with pytest.raises(ValueError):
+            bk.matmul(a[:, :256], w.T, out=np.empty((8, 2048), np.float32))
+        np.testing.assert_allclose(bk.matmul(a[:4], w.T, out=np.empty((4, 2048), np.float32)), a[:4] @ w.T,
+                                   rtol=1e-4, atol=1e-3)

@@ -41,15 +41,19 @@ def _zeros(size, dtype):
 
 class _Packed(NamedTuple):
     """A matrix packed for the GEMMs of a ``NumbaBackend.packed`` block: which array it is (its address,
-    shape, strides and dtype: a view made anew each step is the same matrix), for how many rows."""
+    shape, strides and dtype: a view made anew each step is the same matrix), for how many rows. It
+    keeps the array itself, so that no other array can take its address while the block is open."""
     key: tuple
     rows: int
     provider: Any
     operand: Any
+    source: Any
 
     def takes(self, a, b, out):
-        return (a.shape[0] == self.rows and out is not None and _key(b) == self.key
-                and blas.describable(a) and blas.describable(out) and a.dtype == out.dtype == b.dtype)
+        K, N = self.key[1]
+        return (a.shape == (self.rows, K) and out is not None and out.shape == (self.rows, N)
+                and _key(b) == self.key and blas.describable(a) and blas.describable(out)
+                and a.dtype == out.dtype == b.dtype)
 
 
 def _key(b):
@@ -92,7 +96,7 @@ class NumbaBackend(NumpyBackend):
         if provider.name != "mkl":
             yield
             return
-        _SCOPE.packed = _Packed(_key(b), rows, provider, provider.step_operand(b, rows))
+        _SCOPE.packed = _Packed(_key(b), rows, provider, provider.step_operand(b, rows), b)
         try:
             yield
         finally:

@@ -154,6 +154,9 @@ def decide(dtype, kind, M, K, N, room=0):
     (remembered per exact shape too: every step's GEMM asks). ``room`` (step GEMMs): bytes the call
     holds anyway (its output, say), which MKL's packing may take even beyond PACK_MAX_GROWTH times
     the weights."""
+    dtype = np.dtype(dtype)  # np.float32 and dtype('float32') are equal but hash apart: one key
+    if room and kind == "step" and mkl_provider() is not None:  # one entry per fit, not per length
+        room = mkl_provider().lib.pack_size(dtype, M, K, N) if room >= mkl_provider().lib.pack_size(dtype, M, K, N) else 0
     shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N, room)
     known = _MEMORY.get(shape_key)
     if known is None:
