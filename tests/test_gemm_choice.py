@@ -135,8 +135,8 @@ def test_a_dtype_is_one_key_however_it_is_named(fresh, monkeypatch):
 
 @needs_mkl
 def test_room_lets_a_small_layer_pack_without_a_key_per_length(fresh, monkeypatch):
-    """A step GEMM whose packing fits in what the call holds anyway packs (MKL), one that does not
-    keeps OpenBLAS; the decision is kept per fit, not per sequence length."""
+    """A step GEMM whose packing fits in what the call holds anyway (and is at most 16x the weights) packs
+    (MKL), one that does not keeps OpenBLAS; the decision is kept per fit, not per sequence length."""
     monkeypatch.setattr(choice, "measure", lambda *a: 0.5)
     need = choice.mkl_provider().lib.pack_size(np.float32, 64, 512, 512)
     assert choice.decide(np.float32, "step", 64, 512, 512).reason.startswith("MKL would pack")
@@ -146,6 +146,8 @@ def test_room_lets_a_small_layer_pack_without_a_key_per_length(fresh, monkeypatc
     for room in (need + 1, 10 * need, 100 * need):
         assert choice.decide(np.float32, "step", 64, 512, 512, room=room).provider.name == "mkl"
     assert len(choice._MEMORY) == before
+    # tiny weights never pack, whatever the room: 7.9 MB for 4 KiB of weights (choice.PACK_MAX_GROWTH_IN_ROOM)
+    assert choice.decide(np.float32, "step", 8, 16, 64, room=10**9).reason.startswith("MKL would pack")
 
 
 def test_info_and_bench_header_name_the_provider(monkeypatch):

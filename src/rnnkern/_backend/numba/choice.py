@@ -47,12 +47,14 @@ CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
 # MKL's pool it took 170 us a step in training, against OpenBLAS's 27).
 PLAIN_MIN_WORK = 1 << 18
 # MKL's packing takes at least 7.9 MB whatever the weights' size (MKL 2026.2): packed weights are used
-# only where that is at most this many times the weights themselves, or at most what the call holds
-# anyway (``room``: its output), so that a small layer's memory stays its own (a 10,000-step sequence's
-# forward is bounded by its output: tests/test_layers.py). Without the second clause the default RNN
-# (W_hh 1 MiB, packed 8.8 MiB) ran its steps on OpenBLAS beside an input projection on MKL: 61.5 ms
+# only where that is at most PACK_MAX_GROWTH times the weights themselves, or at most
+# PACK_MAX_GROWTH_IN_ROOM times them where it also fits in what the call holds anyway (``room``: its
+# output), so that a small layer's memory stays its own (a 10,000-step sequence's forward is bounded by
+# its output: tests/test_layers.py, tests/test_numba_kernels.py). Without the second clause the default
+# RNN (W_hh 1 MiB, packed 8.8 MiB) ran its steps on OpenBLAS beside an input projection on MKL: 61.5 ms
 # against 48.1 all on MKL, 1.00x and 0.85x torch's time (T=100 B=64 H=512, 9 interleaved rounds).
 PACK_MAX_GROWTH = 4
+PACK_MAX_GROWTH_IN_ROOM = 16
 
 
 @njit(nogil=True, cache=COMPILE_CACHE)
@@ -174,7 +176,7 @@ def _decide(dtype, kind, M, K, N, room=0):
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
     if kind == "step":
         size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
-        if size > max(PACK_MAX_GROWTH * weights, room):
+        if size > PACK_MAX_GROWTH * weights and not (size <= room and size <= PACK_MAX_GROWTH_IN_ROOM * weights):
             return Decision(openblas(), f"MKL would pack {weights / 2**20:.2g} MiB of weights into "
                                         f"{size / 2**20:.3g} MiB")
     if dtype in _PROCESS_PROVIDER:
