@@ -89,14 +89,10 @@ class NumbaBackend(NumpyBackend):
         GEMMs, as the compiled loops' (which pack per call too). ``b`` must not change inside.
         ``room``: bytes the caller holds anyway, which the packing may take (choice.decide)."""
         previous = getattr(_SCOPE, "packed", None)
-        if b.ndim != 2 or b.dtype not in _REALS or rows < 1:  # (MKL packs any layout: a copy's, if need be)
-            yield
-            return
-        provider = choice.decide(b.dtype, "step", rows, b.shape[0], b.shape[1], room).provider
-        if provider.name != "mkl":
-            yield
-            return
-        _SCOPE.packed = _Packed(_key(b), rows, provider, provider.step_operand(b, rows), b)
+        if b.ndim == 2 and b.dtype in _REALS and rows >= 1:  # (MKL packs any layout: a copy's, if need be)
+            provider = choice.decide(b.dtype, "step", rows, b.shape[0], b.shape[1], room).provider
+            if provider.name == "mkl":
+                _SCOPE.packed = _Packed(_key(b), rows, provider, provider.step_operand(b, rows), b)
         try:
             yield
         finally:
@@ -239,9 +235,10 @@ def _row_kernel_takes(*arrays):
     """Whether lnrows' kernels take these (rows, N) / (N,) arrays: NumPy arrays of one real dtype whose
     rows are contiguous (None: absent); else the NumPy code runs (float16, say)."""
     given = [a for a in arrays if a is not None]
-    dtype = given[0].dtype
-    return given[0].ndim == 2 and dtype in _REALS and all(isinstance(a, np.ndarray) and a.dtype == dtype and a.strides[-1] == a.itemsize
-                                   for a in given)
+    first = given[0]
+    return (first.ndim == 2 and first.dtype in _REALS
+            and all(isinstance(a, np.ndarray) and a.dtype == first.dtype and a.strides[-1] == a.itemsize
+                    for a in given))
 
 
 def _zoneout(zoneout):

@@ -157,16 +157,17 @@ def decide(dtype, kind, M, K, N, room=0):
     holds anyway (its output, say), which MKL's packing may take even beyond PACK_MAX_GROWTH times
     the weights."""
     dtype = np.dtype(dtype)  # np.float32 and dtype('float32') are equal but hash apart: one key
-    if room and kind == "step" and mkl_provider() is not None:  # one entry per fit, not per length
-        room = mkl_provider().lib.pack_size(dtype, M, K, N) if room >= mkl_provider().lib.pack_size(dtype, M, K, N) else 0
-    shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N, room)
+    mkl = mkl_provider()
+    # Kept per fit (whether the packing fits in ``room``), not per sequence length
+    fits = bool(room) and kind == "step" and mkl is not None and room >= mkl.lib.pack_size(dtype, M, K, N)
+    shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N, fits)
     known = _MEMORY.get(shape_key)
     if known is None:
-        known = _MEMORY[shape_key] = _decide(dtype, kind, M, K, N, room)
+        known = _MEMORY[shape_key] = _decide(dtype, kind, M, K, N, fits)
     return known
 
 
-def _decide(dtype, kind, M, K, N, room=0):
+def _decide(dtype, kind, M, K, N, fits_in_room=False):
     provider = forced()
     if provider is not None:
         return Decision(provider, "RNNKERN_CPU_GEMM")
@@ -176,7 +177,7 @@ def _decide(dtype, kind, M, K, N, room=0):
         return Decision(openblas(), "small: MKL's ctypes call costs more than it could gain")
     if kind == "step":
         size, weights = mkl_provider().lib.pack_size(dtype, M, K, N), K * N * np.dtype(dtype).itemsize
-        if size > PACK_MAX_GROWTH * weights and not (size <= room and size <= PACK_MAX_GROWTH_IN_ROOM * weights):
+        if size > PACK_MAX_GROWTH * weights and not (fits_in_room and size <= PACK_MAX_GROWTH_IN_ROOM * weights):
             return Decision(openblas(), f"MKL would pack {weights / 2**20:.2g} MiB of weights into "
                                         f"{size / 2**20:.3g} MiB")
     if dtype in _PROCESS_PROVIDER:
