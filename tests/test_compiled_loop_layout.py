@@ -109,3 +109,32 @@ def test_matmul_into_refuses_what_blas_cannot_take():
     single = np.ascontiguousarray(b[:1])
     product(np.ones((3, 1), "f4"), one_row, c)
     np.testing.assert_allclose(c, np.ones((3, 1), "f4") @ single, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_into_on_mkls_unpacked_gemm(dtype):
+    """An MklMatrix operand goes to MKL's cblas_?gemm (the training loops' steps where the process runs
+    MKL unpacked): row views of a wider buffer, one row, and the same refusals as OpenBLAS's."""
+    from numba import njit
+
+    from rnnkern._backend.numba import choice
+    from rnnkern._backend.numba.blas import AVAILABLE, MklMatrix, matmul_into
+
+    if not AVAILABLE or choice.mkl_unavailable_reason() is not None:
+        pytest.skip("needs NumPy's scipy-openblas64 and MKL")
+
+    @njit
+    def product(a, b, c):
+        matmul_into(a, MklMatrix(b), c)
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((7, 9)).astype(dtype)
+    wide = rng.standard_normal((5, 12)).astype(dtype)
+    for a in (wide[:, :7], wide[:1, 2:9], np.ascontiguousarray(wide[:3, :7])):
+        out = np.full((2 * a.shape[0], 11), np.nan, dtype)[::2, :9]  # every other row of a wider buffer
+        product(a, w, out)
+        np.testing.assert_allclose(out, a.astype(np.float64) @ w, rtol=1e-5 if dtype == "float32" else 1e-12)
+    with pytest.raises(ValueError, match="BLAS can take"):
+        product(np.ones((3, 7), dtype), w[::-1], np.zeros((3, 9), dtype))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        product(np.ones((3, 6), dtype), w, np.zeros((3, 9), dtype))

@@ -40,7 +40,10 @@ def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
     # output (the tape holds several times that)
     with rec.backend.packed(w_hh.T, B, room=out.nbytes):
         gx, b_hn = rec.train_inputs(x, weights, saved)
-        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        train_loop = getattr(rec.backend, "train_loop", None)  # a compiled loop, where the backend has one
+        steps = () if train_loop is not None and train_loop(rec, gx, w_hh, h, c, out, saved, active, reverse) \
+            else (range(T - 1, -1, -1) if reverse else range(T))
+        for t in steps:
             n = int(active[t])
             if n == 0:
                 continue
@@ -87,7 +90,10 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     scratch = rec.backward_arrays(T, B, x.dtype)
     rows = {**saved, **scratch}
     with bk.packed(w_hh, B, room=y.nbytes):  # dh_prev = dgh @ W_hh at each step
-        for t in (range(T) if reverse else range(T - 1, -1, -1)):
+        loop = getattr(bk, "backward_loop", None)
+        steps = () if loop is not None and loop(rec, w_hh, tape, dy, dh_rec, dc_rec, hprev, dgx, dgh, rows) \
+            else (range(T) if reverse else range(T - 1, -1, -1))
+        for t in steps:
             n = int(active[t])
             if n == 0:
                 continue

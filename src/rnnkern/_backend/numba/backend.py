@@ -17,7 +17,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..._recurrences.layernorm import LayerNormGRURecurrence, LayerNormLSTMRecurrence
-from . import blas, choice, gemm, lnrows, lnsteps, shard
+from . import blas, choice, gemm, lnrows, lnsteps, shard, trainloop
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -61,6 +61,12 @@ def _key(b):
 
 
 _SCOPE = threading.local()  # .packed: the innermost packed block's _Packed on this thread, or None
+
+
+def _packed_for(b, rows):
+    """This thread's open packed block where it packed ``b`` for ``rows``-row products, else None."""
+    packed = getattr(_SCOPE, "packed", None)
+    return packed if packed is not None and packed.key == _key(b) and packed.rows == rows else None
 
 
 def _peepholes(p, like):
@@ -138,6 +144,16 @@ class NumbaBackend(NumpyBackend):
                 and rec.hidden_size == H and w_hh.shape == (rec.gates * H, H) and h0.shape == (B, H)
                 and blas.describable(w_hh.T) and blas.describable(out[0])
                 and (c is None) == (not rec.has_cell_state) and (c is None or c.strides[-1] == out.itemsize))
+
+    # --- the compiled training loops (the LayerNorm cells'; trainloop) -------------------------
+    def train_loop(self, rec, gx, w_hh, h, c, out, saved, active, reverse):
+        """bptt.forward_train_direction's time loop compiled; False (nothing done) where not covered."""
+        return trainloop.forward(_packed_for(w_hh.T, gx.shape[1]), rec, gx, w_hh, h, c, out, saved, active, reverse)
+
+    def backward_loop(self, rec, w_hh, tape, dy, dh_rec, dc_rec, hprev, dgx, dgh, rows):
+        """bptt.backward_direction's time loop compiled; False (nothing done) where not covered."""
+        return trainloop.backward(_packed_for(w_hh, dgx.shape[1]), rec, w_hh, tape, dy, dh_rec, dc_rec, hprev,
+                                  dgx, dgh, rows)
 
     # --- forward ----------------------------------------------------------------------------
     def rnn_step(self, m, gx, gh, h_out, train=False):

@@ -11,6 +11,9 @@ Accelerate or MKL, say), ``AVAILABLE`` is False and the Python time loop runs in
 ``matmul_into`` also takes, as its B operand, weights packed by MKL (``mkl.Mkl.pack``, a 1-D uint8
 array): it then calls ``cblas_?gemm_compute``, registered with LLVM by ``mkl`` when MKL is loaded (the
 compiled loops are compiled for that operand type only when the ``mkl`` provider runs them).
+It takes an ``MklMatrix`` too, a row-major matrix that MKL's own ``cblas_?gemm`` multiplies by (registered
+likewise): a loop whose steps run where the process's GEMMs run MKL's thread pool, unpacked (an OpenBLAS
+GEMM there would wake a second pool, which fights the first for the cores).
 ``openblas_threads`` reads and sets OpenBLAS's thread count through its own exported functions
 (threadpoolctl would also find and reconfigure MKL: see ``gemm``).
 """
@@ -18,6 +21,7 @@ compiled loops are compiled for that operand type only when the ``mkl`` provider
 import ctypes
 import glob
 import os
+from typing import Any, NamedTuple
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -127,11 +131,57 @@ def _packed_impl(real):
     return impl
 
 
+class MklMatrix(NamedTuple):
+    """``matmul_into``'s B operand for MKL's unpacked GEMM: ``matrix``, a row-major (K, N) array."""
+    matrix: Any
+
+
+def _mkl_gemm_type(real):
+    i32 = types.int32
+    return types.void(i32, i32, i32, i32, i32, i32, real, _PTR, i32, _PTR, i32, real, _PTR, i32)
+
+
+def _mkl_impl(real):
+    """c = a @ b.matrix by MKL's cblas_?gemm (32-bit integers), registered with LLVM by ``mkl``."""
+    letter = "s" if real == types.float32 else "d"
+    gemm = types.ExternalFunction(f"cblas_{letter}gemm", _mkl_gemm_type(real))
+    dtype = np.float32 if real == types.float32 else np.float64
+    one, zero, size = dtype(1), dtype(0), np.dtype(dtype).itemsize
+
+    def impl(a, b, c):
+        w = b.matrix
+        M, K, N = a.shape[0], a.shape[1], w.shape[1]
+        lda, ldb, ldc = _leading_dims(a, w, c, size)
+        i32 = np.int32
+        gemm(i32(_ROW_MAJOR), i32(_NO_TRANS), i32(_NO_TRANS), i32(M), i32(N), i32(K), one, a.ctypes.data,
+             i32(lda), w.ctypes.data, i32(ldb), zero, c.ctypes.data, i32(ldc))
+
+    return impl
+
+
+@register_jitable
+def _leading_dims(a, b, c, size):
+    """(lda, ldb, ldc) of c (M, N) = a (M, K) @ b (K, N); ValueError on shapes that do not match or an
+    operand BLAS cannot take."""
+    M, K, N = a.shape[0], a.shape[1], b.shape[1]
+    if b.shape[0] != K or c.shape[0] != M or c.shape[1] != N:
+        raise ValueError("matmul_into: shapes do not match (a is (M, K), b (K, N), c (M, N))")
+    lda = leading_dim(M, K, a.strides[0], a.strides[1], size)
+    ldb = leading_dim(K, N, b.strides[0], b.strides[1], size)
+    ldc = leading_dim(M, N, c.strides[0], c.strides[1], size)
+    if lda < 0 or ldb < 0 or ldc < 0:
+        raise ValueError("matmul_into: an operand is not a row-major matrix BLAS can take "
+                         "(broadcast, reversed, overlapping or column-strided): copy it first")
+    return lda, ldb, ldc
+
+
 @overload(matmul_into, jit_options=dict(error_model="numpy"))
 def _matmul_into(a, b, c):
     real = a.dtype
     if isinstance(b, types.Array) and b.ndim == 1:
         return _packed_impl(real)
+    if isinstance(b, types.BaseNamedTuple) and b.instance_class is MklMatrix:
+        return _mkl_impl(real)
     letter = "s" if real == types.float32 else "d"
     gemm = types.ExternalFunction(f"scipy_cblas_{letter}gemm64_", _gemm_type(real))
     gemv = types.ExternalFunction(f"scipy_cblas_{letter}gemv64_", _gemv_type(real))
@@ -140,14 +190,7 @@ def _matmul_into(a, b, c):
 
     def impl(a, b, c):
         M, K, N = a.shape[0], a.shape[1], b.shape[1]
-        if b.shape[0] != K or c.shape[0] != M or c.shape[1] != N:
-            raise ValueError("matmul_into: shapes do not match (a is (M, K), b (K, N), c (M, N))")
-        lda = leading_dim(M, K, a.strides[0], a.strides[1], size)
-        ldb = leading_dim(K, N, b.strides[0], b.strides[1], size)
-        ldc = leading_dim(M, N, c.strides[0], c.strides[1], size)
-        if lda < 0 or ldb < 0 or ldc < 0:
-            raise ValueError("matmul_into: an operand is not a row-major matrix BLAS can take "
-                             "(broadcast, reversed, overlapping or column-strided): copy it first")
+        lda, ldb, ldc = _leading_dims(a, b, c, size)
         if M == 1:  # y = B^T x, with B (K, N) row-major; x and y are single rows, unit stride
             gemv(np.int32(_ROW_MAJOR), np.int32(_TRANS), K, N, one, b.ctypes.data, ldb,
                  a.ctypes.data, 1, zero, c.ctypes.data, 1)

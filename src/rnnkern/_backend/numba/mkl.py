@@ -21,8 +21,8 @@ import numpy as np
 
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
 EXTRA = "pip install 'rnnkern[mkl]' (the mkl and intel-openmp wheels)"
-# Registered with LLVM for the compiled loops (blas.matmul_into on a packed operand)
-COMPILED_NAMES = ("cblas_sgemm_compute", "cblas_dgemm_compute")
+# Registered with LLVM for the compiled loops (blas.matmul_into on a packed operand, or on a blas.MklMatrix)
+COMPILED_NAMES = ("cblas_sgemm_compute", "cblas_dgemm_compute", "cblas_sgemm", "cblas_dgemm")
 
 
 def _wheel_file(distribution, prefix):
