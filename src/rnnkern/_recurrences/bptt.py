@@ -6,6 +6,10 @@ so that the ``active[t]`` sequences still running at step t are the prefix
 Per step only the recurrent GEMM and the fused backward step run; the weights'
 gradients are GEMMs over all time steps at once.
 
+Where the backend has compiled loops for a recurrence (``train_loop``, ``backward_loop``: the numba
+backend's, for the LayerNorm cells), they run the same steps with no Python between them, and the
+Python loops below do nothing.
+
 ``forward_train_direction`` returns a ``DirectionTape``, which ``backward_direction`` takes back with
 the direction's ``Weights``; each step's backward gets one ``StepGrad`` (_recurrence.py).
 """
@@ -37,8 +41,9 @@ def forward_train_direction(rec, weights, x, h0, c0, out, active, reverse):
     h = h0.copy()
     c = c0.copy() if c0 is not None else None
     # Entered first: the step GEMM's provider sets the process's. The packing may take as much as the
-    # output (the tape holds several times that)
-    with rec.backend.packed(w_hh.T, B, room=out.nbytes):
+    # direction holds anyway: its output, its tape and the input projection (choice.decide)
+    held = out.nbytes + sum(a.nbytes for a in saved.values()) + T * B * w_hh.shape[0] * x.dtype.itemsize
+    with rec.backend.packed(w_hh.T, B, room=held):
         gx, b_hn = rec.train_inputs(x, weights, saved)
         train_loop = getattr(rec.backend, "train_loop", None)  # a compiled loop, where the backend has one
         steps = () if train_loop is not None and train_loop(rec, gx, w_hh, h, c, out, saved, active, reverse) \
@@ -89,7 +94,8 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
     dc_rec = dc_n.copy() if c0 is not None else None
     scratch = rec.backward_arrays(T, B, x.dtype)
     rows = {**saved, **scratch}
-    with bk.packed(w_hh, B, room=y.nbytes):  # dh_prev = dgh @ W_hh at each step
+    held = sum(a.nbytes for a in (y, dgx, hprev, *rows.values())) + (0 if dgh is dgx else dgh.nbytes)
+    with bk.packed(w_hh, B, room=held):  # dh_prev = dgh @ W_hh at each step
         loop = getattr(bk, "backward_loop", None)
         steps = () if loop is not None and loop(rec, w_hh, tape, dy, dh_rec, dc_rec, hprev, dgx, dgh, rows) \
             else (range(T) if reverse else range(T - 1, -1, -1))

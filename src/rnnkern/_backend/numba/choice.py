@@ -53,6 +53,8 @@ PLAIN_MIN_WORK = 1 << 18
 # its output: tests/test_layers.py, tests/test_numba_kernels.py). Without the second clause the default
 # RNN (W_hh 1 MiB, packed 8.8 MiB) ran its steps on OpenBLAS beside an input projection on MKL: 61.5 ms
 # against 48.1 all on MKL, 1.00x and 0.85x torch's time (T=100 B=64 H=512, 9 interleaved rounds).
+# The room is offered to products of two rows or more: a one-row step is OpenBLAS's GEMV, 20 us at
+# 1x256x1024 against MKL's packed GEMM's 49 (benchmarks/RESULTS.md, issue 20's training loops).
 PACK_MAX_GROWTH = 4
 PACK_MAX_GROWTH_IN_ROOM = 16
 
@@ -159,7 +161,7 @@ def decide(dtype, kind, M, K, N, room=0):
     dtype = np.dtype(dtype)  # np.float32 and dtype('float32') are equal but hash apart: one key
     mkl = mkl_provider()
     # Kept per fit (whether the packing fits in ``room``), not per sequence length
-    fits = bool(room) and kind == "step" and mkl is not None and room >= mkl.lib.pack_size(dtype, M, K, N)
+    fits = bool(room) and kind == "step" and M > 1 and mkl is not None and room >= mkl.lib.pack_size(dtype, M, K, N)
     shape_key = ("shape", os.environ.get("RNNKERN_CPU_GEMM", ""), dtype, kind, M, K, N, fits)
     known = _MEMORY.get(shape_key)
     if known is None:
