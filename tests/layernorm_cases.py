@@ -104,3 +104,23 @@ def check_layer(config, haste, grads, a, dtype, kernels, device="cpu"):
 
 def parts(state):
     return state if isinstance(state, tuple) else (state,)
+
+
+def perturbed_layer(kind, zoneout, dtype, input_size=3, hidden_size=5, **options):
+    """A LayerNormLSTM ("lstm") or LayerNormGRU with every parameter moved off its initialisation, so that
+    every gamma, beta and bias matters."""
+    cls = rnnkern.LayerNormLSTM if kind == "lstm" else rnnkern.LayerNormGRU
+    layer = cls(input_size, hidden_size, zoneout=zoneout, dtype=dtype, seed=7, **options)
+    rng = np.random.default_rng(1)
+    layer.load_state_dict({k: v + rng.uniform(-0.3, 0.3, v.shape).astype(v.dtype)
+                           for k, v in layer.state_dict().items()})
+    return layer
+
+
+def counting(monkeypatch, module, names):
+    """The names of ``module``'s functions ``names`` as they are called, in order (a list that grows)."""
+    calls = []
+    for name in names:
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name: (calls.append(_n), _f(*a))[1])
+    return calls

@@ -5,30 +5,21 @@ NumPy steps' results (float64, to rounding) and the same bits whether the batch 
 import numpy as np
 import pytest
 
-import rnnkern
 from backend_swap import on_backend
+from layernorm_cases import counting, perturbed_layer
 from rnnkern._backend import cpu_backend, numba_unavailable_reason
 
 pytestmark = pytest.mark.skipif(numba_unavailable_reason() is not None, reason="numba is not usable")
 
 
 def _layer(kind, zoneout, bidirectional, dtype="float64"):
-    cls = rnnkern.LayerNormLSTM if kind == "lstm" else rnnkern.LayerNormGRU
-    layer = cls(3, 5, num_layers=2, bidirectional=bidirectional, zoneout=zoneout, dtype=dtype, seed=7)
-    rng = np.random.default_rng(1)  # away from the initialisation: every gamma, beta and bias matters
-    layer.load_state_dict({k: v + rng.uniform(-0.3, 0.3, v.shape).astype(v.dtype)
-                           for k, v in layer.state_dict().items()})
-    return layer
+    return perturbed_layer(kind, zoneout, dtype, num_layers=2, bidirectional=bidirectional)
 
 
 def _counting(monkeypatch):
     from rnnkern._backend.numba import lnsteps
 
-    calls = []
-    for name in ("lnlstm_loop", "lngru_loop"):
-        original = getattr(lnsteps, name)
-        monkeypatch.setattr(lnsteps, name, lambda *a, _f=original, _n=name: (calls.append(_n), _f(*a))[1])
-    return calls
+    return counting(monkeypatch, lnsteps, ("lnlstm_loop", "lngru_loop"))
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])

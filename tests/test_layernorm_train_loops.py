@@ -6,8 +6,8 @@ each GEMM provider, and the Python loop's bits in the forward."""
 import numpy as np
 import pytest
 
-import rnnkern
 from backend_swap import on_backend, run_everything
+from layernorm_cases import counting, perturbed_layer
 from rnnkern._backend import cpu_backend, numba_unavailable_reason
 
 pytestmark = pytest.mark.skipif(numba_unavailable_reason() is not None, reason="numba is not usable")
@@ -19,23 +19,10 @@ def _providers():
     return ["openblas"] + (["mkl"] if choice.mkl_unavailable_reason() is None else [])
 
 
-def _layer(kind, zoneout, dtype, input_size=3, hidden_size=5, **options):
-    cls = rnnkern.LayerNormLSTM if kind == "lstm" else rnnkern.LayerNormGRU
-    layer = cls(input_size, hidden_size, zoneout=zoneout, dtype=dtype, seed=7, **options)
-    rng = np.random.default_rng(1)  # away from the initialisation: every gamma, beta and bias matters
-    layer.load_state_dict({k: v + rng.uniform(-0.3, 0.3, v.shape).astype(v.dtype)
-                           for k, v in layer.state_dict().items()})
-    return layer
-
-
 def _counting(monkeypatch):
     from rnnkern._backend.numba import lntrain
 
-    calls = []
-    for name in ("lnlstm_forward", "lnlstm_backward", "lngru_forward", "lngru_backward"):
-        original = getattr(lntrain, name)
-        monkeypatch.setattr(lntrain, name, lambda *a, _f=original, _n=name: (calls.append(_n), _f(*a))[1])
-    return calls
+    return counting(monkeypatch, lntrain, ("lnlstm_forward", "lnlstm_backward", "lngru_forward", "lngru_backward"))
 
 
 def _float32_as_good(got, numpy32, truth):
@@ -64,7 +51,7 @@ def _everything(layer, x, lengths, dy_seed=3):
 @pytest.mark.parametrize("provider", _providers())
 def test_training_loops_match_numpy_steps(kind, zoneout, lengths, dtype, provider, monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", provider)
-    layer = _layer(kind, zoneout, dtype, num_layers=2, bidirectional=True)
+    layer = perturbed_layer(kind, zoneout, dtype, num_layers=2, bidirectional=True)
     x = np.random.default_rng(0).standard_normal((6, 5, 3)).astype(np.float32).astype(dtype)
     lengths = None if lengths is None else np.array(lengths)
     calls = _counting(monkeypatch)
@@ -75,7 +62,7 @@ def test_training_loops_match_numpy_steps(kind, zoneout, lengths, dtype, provide
         for a, b in zip(got, expected):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
         return
-    exact = _layer(kind, zoneout, "float64", num_layers=2, bidirectional=True)
+    exact = perturbed_layer(kind, zoneout, "float64", num_layers=2, bidirectional=True)
     exact.load_state_dict({k: v.astype(np.float64) for k, v in layer.state_dict().items()})
     truth = _everything(on_backend(exact, cpu_backend("numpy")), x.astype(np.float64), lengths)
     _float32_as_good(got, expected, truth)
@@ -86,7 +73,7 @@ def test_training_loops_match_numpy_steps(kind, zoneout, lengths, dtype, provide
 def test_size_one_in_every_dimension(kind, shape, monkeypatch):
     """(T, B, input_size, hidden_size) with ones, against the NumPy steps."""
     T, B, I, H = shape
-    layer = _layer(kind, 0.25, "float64", input_size=I, hidden_size=H)
+    layer = perturbed_layer(kind, 0.25, "float64", input_size=I, hidden_size=H)
     x = np.random.default_rng(5).standard_normal((T, B, I))
     calls = _counting(monkeypatch)
     got = run_everything(on_backend(layer, cpu_backend("numba")), x, None)
@@ -101,7 +88,7 @@ def test_forward_is_the_python_loops_bits_and_reruns_bit_for_bit(kind, monkeypat
     passes gives the same bits again."""
     from rnnkern._backend.numba.backend import NumbaBackend
 
-    layer = on_backend(_layer(kind, 0.2, "float32", num_layers=2), cpu_backend("numba"))
+    layer = on_backend(perturbed_layer(kind, 0.2, "float32", num_layers=2), cpu_backend("numba"))
     x = np.random.default_rng(2).standard_normal((8, 3, 3)).astype(np.float32)
     lengths = np.array([8, 5, 8])
     first, again = _everything(layer, x, lengths), _everything(layer, x, lengths)
@@ -118,7 +105,7 @@ def test_forward_is_the_python_loops_bits_and_reruns_bit_for_bit(kind, monkeypat
 
 def test_strided_gradients_and_a_broadcast_initial_state(monkeypatch):
     """dy a strided view and h0 a broadcast one: the loops read them as they are."""
-    layer = on_backend(_layer("lstm", 0.0, "float64", batch_first=True), cpu_backend("numba"))
+    layer = on_backend(perturbed_layer("lstm", 0.0, "float64", batch_first=True), cpu_backend("numba"))
     numpy_layer = on_backend(layer, cpu_backend("numpy"))
     x = np.random.default_rng(4).standard_normal((3, 6, 3))
     h0 = np.broadcast_to(np.linspace(-1, 1, 5), (1, 3, 5))
