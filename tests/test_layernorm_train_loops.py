@@ -6,6 +6,7 @@ each GEMM provider, and the Python loop's bits in the forward."""
 import numpy as np
 import pytest
 
+import rnnkern
 from backend_swap import on_backend, run_everything
 from layernorm_cases import counting, perturbed_layer
 from rnnkern._backend import cpu_backend, numba_unavailable_reason
@@ -119,3 +120,64 @@ def test_strided_gradients_and_a_broadcast_initial_state(monkeypatch):
     assert calls == ["lnlstm_forward", "lnlstm_backward"]
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_dropconnect_and_the_cells_run_the_loops(kind, monkeypatch):
+    """recurrent_dropout (W_hh masked) in a layer with lengths, and the one-step cells (a broadcast h,
+    a transposed c), against the NumPy steps, through the compiled loops."""
+    layer = perturbed_layer(kind, 0.3, "float64", hidden_size=6, bidirectional=True)
+    x = np.random.default_rng(8).standard_normal((5, 4, 3))
+    calls = _counting(monkeypatch)
+    results = []
+    for net in (on_backend(layer, cpu_backend("numba")), on_backend(layer, cpu_backend("numpy"))):
+        y, state, tape = net.forward_train(x, lengths=np.array([5, 2, 4, 1]), generator=3, recurrent_dropout=0.3)
+        results.append((y, *net.backward(tape, np.cos(y))[2].values()))
+    assert len(calls) == 4
+    cls = rnnkern.LayerNormLSTMCell if kind == "lstm" else rnnkern.LayerNormGRUCell
+    cell = cls(3, 6, zoneout=0.3, dtype="float64", seed=3)
+    rng = np.random.default_rng(9)
+    h = np.broadcast_to(rng.standard_normal(6), (4, 6))
+    state = (h, rng.standard_normal((6, 4)).T) if kind == "lstm" else h
+    for net in (on_backend(cell, cpu_backend("numba")), on_backend(cell, cpu_backend("numpy"))):
+        state_1, tape = net.forward_train(x[0], state, generator=4, recurrent_dropout=0.2)
+        results.append((*(state_1 if kind == "lstm" else (state_1,)), *net.backward(tape, state_1)[2].values()))
+    assert len(calls) == 6
+    for got, want in ((results[0], results[1]), (results[2], results[3])):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif("mkl" not in _providers(), reason="MKL is not installed")
+def test_full_steps_take_the_packing_and_partial_ones_mkls_unpacked_gemm(monkeypatch):
+    from rnnkern._backend.numba import blas, trainloop
+
+    monkeypatch.setenv("RNNKERN_CPU_GEMM", "mkl")
+    seen = []
+    monkeypatch.setattr(trainloop, "_operands", lambda *a, f=trainloop._operands: seen.append(f(*a)) or seen[-1])
+    layer = on_backend(perturbed_layer("gru", 0.0, "float32", hidden_size=8), cpu_backend("numba"))
+    y, _, tape = layer.forward_train(np.ones((4, 3, 3), np.float32), lengths=np.array([4, 2, 3]))
+    layer.backward(tape, y)
+    assert len(seen) == 2  # forward and backward
+    for provider, full, part in seen:
+        assert provider.name == "mkl" and full.dtype == np.uint8 and isinstance(part, blas.MklMatrix)
+
+
+def test_threads_train_apart():
+    """Layers training on four threads at once (each its own packed block: thread-local) give the bits
+    they give one after another."""
+    import concurrent.futures
+
+    nets = [on_backend(perturbed_layer(k, 0.3, "float64", hidden_size=h, bidirectional=True), cpu_backend("numba"))
+            for k, h in (("lstm", 32), ("gru", 24), ("lstm", 24), ("gru", 32))]
+    xs = [np.random.default_rng(b).standard_normal((5, b, 3)) for b in (16, 8, 12, 16)]
+
+    def job(i):
+        y, state, tape = nets[i].forward_train(xs[i], generator=i)
+        return (y, *nets[i].backward(tape, np.ones_like(y))[2].values())
+    serial = [job(i) for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(job, [0, 1, 2, 3] * 3))
+    for i, results in enumerate(threaded):
+        for a, b in zip(results, serial[i % 4]):
+            assert np.array_equal(a, b)
