@@ -21,6 +21,8 @@ import numpy as np
 
 import gpu_check_phases as phases
 
+LOST_WAIT_S = 2  # how long a lost worker is given to turn out to be the cap's SIGINT before it counts as an error
+
 # Each layer kind, in the shapes the warm-up runs: forward with lengths, forward_train, backward.
 LAYERS = {"rnn": ("RNN", {}), "rnn_relu": ("RNN", {"nonlinearity": "relu"}), "lstm": ("LSTM", {}),
           "gru": ("GRU", {}), "gru_no_lbr": ("GRU", {"linear_before_reset": False})}
@@ -95,6 +97,7 @@ def warm_up(out_dir, dev):
     # spawn, not fork: a forked child of a process that touched CUDA cannot use it
     pool = ProcessPoolExecutor(dev.workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_exit_on_sigint)
+    lost = False
     try:
         futures = {pool.submit(_work, item): item for item in todo}  # the pool takes them in this order
         for future in as_completed(futures):
@@ -102,6 +105,9 @@ def warm_up(out_dir, dev):
             try:
                 record = future.result()
             except Exception as exc:  # the worker died (e.g. a crash in the driver): its items are lost
+                if not lost:  # or the cap's SIGINT reached the workers before this process handled its own:
+                    lost = True  # on a loaded machine it can; it interrupts this wait and nothing is recorded
+                    time.sleep(LOST_WAIT_S)
                 record = {"item": label, "dtype": dtype, "error": f"worker lost: {type(exc).__name__}: {exc}"}
             records.add(record)
             done[dtype] += 1
