@@ -44,9 +44,9 @@ def _pairs(B, H, dtype, zoneout):
         gxs4, gxs3, out = a(T, B, 4 * H), a(T, B, 3 * H), np.empty((T, B, H), dtype)
         w4, w3 = (a(H, 4 * H) * 0.05), (a(H, 3 * H) * 0.05)
         loops = {
-            "lstm loop T=100": (lambda: steps.lstm_loop(gxs4, w4, h0, c0, c1, np.zeros(1, dtype), out, False, gh4),
+            "lstm loop T=100": (lambda: steps.lstm_loop(gxs4, w4, h0, c0, c1, np.zeros(1, dtype), out, False, gh4, None),
                                 lambda: lnsteps.lnlstm_loop(gxs4, w4, h0, c0, c1, *norms, prob, out, False, gh4)),
-            "gru loop T=100": (lambda: steps.gru_loop(gxs3, w3, b_hn, h0, out, False, gh3),
+            "gru loop T=100": (lambda: steps.gru_loop(gxs3, w3, b_hn, h0, out, False, gh3, None),
                                lambda: lnsteps.lngru_loop(gxs3, w3, h0, *gnorms, prob, out, False, gh3))}
     return loops | {
         "lstm step": (lambda: be.lstm_step(lstm, gx4, gh4, c0, None, h1, c1),

@@ -108,8 +108,9 @@ class NumbaBackend(NumpyBackend):
     def time_loop(self, rec, gx, w_hh, b_hn, h0, out, reverse, c):
         """Run ``_sequence.run_direction``'s loop compiled, when it can: returns False (having done
         nothing) for what the compiled loops do not cover, and the Python loop runs instead. The
-        batch runs in shards on both cores where ``shard.shard_count`` says so; with OpenBLAS
-        unsharded, batches above LOOP_MAX_BATCH keep the Python loop (as fast there, RESULTS.md)."""
+        batch runs in shards on both cores where ``shard.shard_count`` says so, or split by hidden units
+        where ``shard.part_count`` does (batch 1); with OpenBLAS unsharded, batches above
+        LOOP_MAX_BATCH keep the Python loop (as fast there, RESULTS.md)."""
         T, B, H = out.shape
         if not self._loop_covers(rec, gx, w_hh, h0, c, out, B, H):
             return False
@@ -127,6 +128,10 @@ class NumbaBackend(NumpyBackend):
         b_hn = _zeros(H, dtype) if b_hn is None else b_hn
         p = None if c is None else _peepholes(getattr(rec, "weight_p", None), c)
         loop = shard.Loop(None if layer_norm else steps(rec.math), rec, w_hh, b_hn, p, dtype)
+        parts = shard.part_count(B, rec, provider.name) if shards == 1 else 1
+        if parts > 1:
+            shard.run_split(loop, provider, gx, h0, out, reverse, c, parts)
+            return True
         one_thread = provider.name == "mkl" and B * H * G < gemm.ONE_THREAD_WORK
         shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True

@@ -26,6 +26,7 @@ folder (``scalar.COMPILE_CACHE``; otherwise each process compiles in memory).
 
 from numba import njit
 
+from . import units
 from .blas import matmul_into
 
 # <options>
@@ -339,26 +340,35 @@ def gru_backward_reset(r, h_prev, d_rh, dgx, dh_direct):
 # (steps, B, H) and the cell state in place in ``c``; the caller chains the chunks. ``w_t`` is
 # W_hh^T (H, G*H), C-contiguous in the parameters' layout, or its packing by MKL (``gemm``). The loops
 # release the GIL: a sharded loop runs one per thread, each on its own rows of the batch (``shard``).
+# With a ``part`` (units.Part; None: the whole loop), the loop runs one part of a loop split by hidden
+# units (batch 1): its columns of the GEMM and of the kernel, then a barrier (units.publish); ``c``,
+# ``c_spare``, ``p`` and ``b_hn`` are then the part's own.
 @njit(nogil=True, **JIT)
-def rnn_loop(gx, w_t, h_prev, out, reverse, gh):
+def rnn_loop(gx, w_t, h_prev, out, reverse, gh, part):
     T = gx.shape[0]
+    w = units.weights(w_t, part)
     for s in range(T):
         t = T - 1 - s if reverse else s
-        matmul_into(h_prev, w_t, gh)
-        rnn_step(gx[t], gh, out[t])
+        matmul_into(h_prev, w, gh)
+        rnn_step(units.gates(gx[t], part), gh, units.hidden(out[t], part))
+        if not units.publish(out[t], part, s + 1):
+            return
         h_prev = out[t]
 
 
 @njit(nogil=True, **JIT)
-def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh):
+def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh, part):
     """The cell state alternates between ``c`` and ``c_spare`` (an output that overlaps its input
     would send LLVM's vectorised loop to its scalar fallback) and ends in ``c``."""
     T = gx.shape[0]
+    w = units.weights(w_t, part)
     c_prev, c_next = c, c_spare
     for s in range(T):
         t = T - 1 - s if reverse else s
-        matmul_into(h_prev, w_t, gh)
-        lstm_step(gx[t], gh, c_prev, p, out[t], c_next)
+        matmul_into(h_prev, w, gh)
+        lstm_step(units.gates(gx[t], part), gh, c_prev, p, units.hidden(out[t], part), c_next)
+        if not units.publish(out[t], part, s + 1):
+            return
         h_prev = out[t]
         c_prev, c_next = c_next, c_prev
     if T % 2:
@@ -366,13 +376,16 @@ def lstm_loop(gx, w_t, h_prev, c, c_spare, p, out, reverse, gh):
 
 
 @njit(nogil=True, **JIT)
-def gru_loop(gx, w_t, b_hn, h_prev, out, reverse, gh):
+def gru_loop(gx, w_t, b_hn, h_prev, out, reverse, gh, part):
     """linear_before_reset=True."""
     T = gx.shape[0]
+    w = units.weights(w_t, part)
     for s in range(T):
         t = T - 1 - s if reverse else s
-        matmul_into(h_prev, w_t, gh)
-        gru_step(gx[t], gh, b_hn, h_prev, out[t])
+        matmul_into(h_prev, w, gh)
+        gru_step(units.gates(gx[t], part), gh, b_hn, units.previous(h_prev, part), units.hidden(out[t], part))
+        if not units.publish(out[t], part, s + 1):
+            return
         h_prev = out[t]
 
 
