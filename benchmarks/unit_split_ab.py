@@ -90,6 +90,33 @@ def pair(calls=2000):
         blas.openblas_threads(previous)
     print(f"GEMV 1x256x512 on one thread: alone {statistics.median(alone):.2f} us, two at once "
           f"{statistics.median(together):.2f} us ({statistics.median(together) / statistics.median(alone):.2f}x)")
+    print(f"the barrier alone, two threads: {barrier():.2f} us a step")
+
+
+def barrier(steps=20000):
+    """us per step of two threads doing nothing but units' barrier (median of 9 runs)."""
+    import threading
+
+    from numba import njit
+
+    from rnnkern._backend.numba import units
+
+    @njit(nogil=True)
+    def run(flags, me, n):
+        for s in range(n):
+            units.store_release(flags, units.LINE * (me + 1), s + 1)
+            units.wait_all(flags, 2, s + 1)
+
+    times = []
+    for _ in range(9):
+        flags = np.zeros(units.LINE * 3, np.int64)
+        other = threading.Thread(target=run, args=(flags, 1, steps))
+        start = time.perf_counter()
+        other.start()
+        run(flags, 0, steps)
+        other.join()
+        times.append((time.perf_counter() - start) / steps * 1e6)
+    return statistics.median(times)
 
 
 def main(cells="LSTM,GRU,RNN", hidden=256, rounds=21, batch=1, peers=1, steps=100):
