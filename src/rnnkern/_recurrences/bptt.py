@@ -116,7 +116,8 @@ def backward_direction(rec, weights, tape, dy, dh_n, dc_n):
                                        c_prev=None if cprev is None else cprev[:n], h=y[t, :n], dh=dh[:n],
                                        dc=dc, w_hh=w_hh, dgx=dgx[t, :n], dgh=dgh[t, :n], dh_prev_out=dh_rec[:n],
                                        dc_prev_out=dc))
-    dgx2, dgh2 = dgx.reshape(T * B, G * H), dgh.reshape(T * B, G * H)
+    dgx2 = dgx.reshape(T * B, G * H)
+    dgh2 = dgx2 if dgh is dgx else dgh.reshape(T * B, G * H)  # the same array stays one (parameter_grads)
     grads = {"weight_ih": None, "weight_hh": bk.empty(w_hh.shape, x.dtype)}
     for block, inputs in rec.hh_inputs(hprev, saved):
         grads["weight_hh"][block] = bk.matmul(dgh2[:, block].T, inputs.reshape(T * B, P))

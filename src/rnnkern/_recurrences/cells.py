@@ -113,8 +113,9 @@ class _Recurrence:
         """After the time loop: adds the gradients summed over (t, b) beyond the GEMMs' (the biases)
         to ``grads`` and returns the gradient of x @ W_ih^T (T*B, G*H), from which dx and dW_ih
         follow. ``dgx``, ``dgh`` (T*B, G*H); ``arrays``: the tape's saved and the backward's arrays."""
-        if weights.b_ih is not None:
-            grads["bias_ih"], grads["bias_hh"] = dgx.sum(axis=0), dgh.sum(axis=0)
+        if weights.b_ih is not None:  # where dgh is dgx (every cell but the GRU's default), one sum for both
+            grads["bias_ih"] = dgx.sum(axis=0)
+            grads["bias_hh"] = grads["bias_ih"].copy() if dgh is dgx else dgh.sum(axis=0)
         return dgx
 
 
