@@ -104,9 +104,9 @@ class Loop:
     def __init__(self, k, rec, w_hh, b_hn, c_p, dtype):
         self.k, self.rec, self.w_hh, self.b_hn, self.p, self.dtype = k, rec, w_hh, b_hn, c_p, dtype
 
-    def buffers(self, rows, units=None):
-        """The step GEMMs' outputs for ``rows`` rows (and ``units`` of the hidden units: all of them)."""
-        H, rec = units or self.rec.hidden_size, self.rec
+    def buffers(self, rows, width=None):
+        """The step GEMMs' outputs for ``rows`` rows and ``width`` of the hidden units (None: all of them)."""
+        H, rec = width or self.rec.hidden_size, self.rec
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
             return (aligned_empty((rows, 2 * H), self.dtype), aligned_empty((rows, H), self.dtype),
                     aligned_empty((rows, H), self.dtype))
@@ -193,7 +193,7 @@ def run_split(loop, provider, gx, h0, out, reverse, c, parts):
     parts' GEMVs run side by side). A part that fails aborts the others before its error is raised."""
     T, B, H = out.shape
     flags = np.zeros(units.LINE * (parts + 1), np.int64)
-    members = [_Units(loop, provider, q, lo, hi, parts, flags, c, B) for q, (lo, hi) in enumerate(bounds(H, parts))]
+    members = [_Units(loop, q, lo, hi, parts, flags, c, B) for q, (lo, hi) in enumerate(bounds(H, parts))]
     h_prev, steps = h0, range(0, T, gx.chunk_steps)
     with provider.serial():
         for begin in (reversed(steps) if reverse else steps):
@@ -217,9 +217,9 @@ def run_split(loop, provider, gx, h0, out, reverse, c, parts):
 class _Units:
     """One part of a split loop: ``loop`` cut to its units, its ``units.Part``, its cell state."""
 
-    def __init__(self, loop, provider, me, lo, hi, count, flags, c, rows):
+    def __init__(self, loop, me, lo, hi, count, flags, c, rows):
         n, G, H, dtype = hi - lo, loop.rec.gates, loop.rec.hidden_size, loop.dtype
-        self.loop, self.w_t = loop.units(lo, hi), provider.step_operand(loop.w_hh.T, rows)
+        self.loop, self.w_t = loop.units(lo, hi), loop.w_hh.T  # OpenBLAS's operand (part_count): W_hh^T itself
         self.part = units.Part(lo, hi, G, flags, me, count, aligned_empty((H, G * n), dtype),
                                aligned_empty((rows, G * n), dtype), aligned_empty((rows, n), dtype),
                                aligned_empty((rows, n), dtype))
