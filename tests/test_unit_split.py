@@ -35,6 +35,8 @@ def split(monkeypatch):
 
     monkeypatch.setattr(shard, "run_split", spy)
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
+    # the parts' GEMVs are OpenBLAS's: one part (the loop unsplit) runs the same, for the bits to compare
+    monkeypatch.setenv("RNNKERN_CPU_GEMV", "openblas")
 
     def use(parts):
         monkeypatch.setattr(shard, "cores", lambda: parts)

@@ -161,11 +161,14 @@ def cpu_gemm_description(dtype="float32", rows=64, hidden=512, columns=2048):
     default LSTM's by default), for ``rnnkern info`` and the benchmark header."""
     if not cpu_backend()._kernels.startswith("numba"):
         return "NumPy's matmul (the NumPy steps have no GEMM provider: the numba kernels do)"
-    from .numba import blas as _numba_blas, choice
+    from .numba import blas as _numba_blas, choice, rowchoice
 
     if not _numba_blas.AVAILABLE:
         return "NumPy's matmul (NumPy's BLAS is not scipy-openblas64: no provider to choose)"
-    return choice.describe(np.dtype(dtype).type, rows, hidden, columns)
+    text = choice.describe(np.dtype(dtype).type, rows, hidden, columns)
+    if rows == 1:
+        return f"{text}; {rowchoice.describe(np.dtype(dtype).type, hidden, columns)}"
+    return text
 
 
 # torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).

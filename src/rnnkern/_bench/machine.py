@@ -147,9 +147,13 @@ def _cpu_kernels():
 
 
 def _cpu_gemm():
+    """The default LSTM's step GEMM, and the small configuration's one-row steps (its LSTM's)."""
     from .._backend import cpu_gemm_description
+    from .common import CONFIGS
 
-    return cpu_gemm_description()
+    hidden = CONFIGS["small"]["hidden_size"]
+    row = cpu_gemm_description("float32", 1, hidden, 4 * hidden).rpartition("; one-row steps")
+    return cpu_gemm_description() + (f"; at batch 1 one-row steps{row[2]}" if row[1] else "")
 
 
 def machine_info(device, with_torch=True, with_onnxruntime=False):

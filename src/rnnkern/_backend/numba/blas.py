@@ -11,8 +11,9 @@ Accelerate or MKL, say), ``AVAILABLE`` is False and the Python time loop runs in
 ``matmul_into`` also takes, as its B operand, weights packed by MKL (``mkl.Mkl.pack``, a 1-D uint8
 array): it then calls ``cblas_?gemm_compute``, registered with LLVM by ``mkl`` when MKL is loaded (the
 compiled loops are compiled for that operand type only when the ``mkl`` provider runs them).
-It takes an ``MklMatrix`` too, a row-major matrix that MKL's own ``cblas_?gemm`` multiplies by (registered
-likewise): a loop whose steps run where the process's GEMMs run MKL's thread pool, unpacked (an OpenBLAS
+It takes a ``RowMatrix`` too, a row-major matrix that rnnkern's own one-row product multiplies by
+(``rowgemm``, chosen for batch 1 where it measures faster than OpenBLAS's GEMV: ``rowchoice``). And an
+``MklMatrix``, a row-major matrix that MKL's own ``cblas_?gemm`` multiplies by (registered likewise): a loop whose steps run where the process's GEMMs run MKL's thread pool, unpacked (an OpenBLAS
 GEMM there would wake a second pool, which fights the first for the cores).
 ``openblas_threads`` reads and sets OpenBLAS's thread count through its own exported functions
 (threadpoolctl would also find and reconfigure MKL: see ``gemm``).
@@ -131,6 +132,25 @@ def _packed_impl(real):
     return impl
 
 
+class RowMatrix(NamedTuple):
+    """``matmul_into``'s B operand for rnnkern's own one-row product (``rowgemm``): ``matrix``, a row-major
+    (K, N) array."""
+    matrix: Any
+
+
+def _row_impl(real):
+    """c = a @ b.matrix by ``rowgemm.row_matmul``."""
+    from .rowgemm import row_matmul
+
+    size = np.dtype(np.float32 if real == types.float32 else np.float64).itemsize
+
+    def impl(a, b, c):
+        lda, ldb, ldc = _leading_dims(a, b.matrix, c, size)
+        row_matmul(a, lda, b.matrix, ldb, c, ldc)
+
+    return impl
+
+
 class MklMatrix(NamedTuple):
     """``matmul_into``'s B operand for MKL's unpacked GEMM: ``matrix``, a row-major (K, N) array."""
     matrix: Any
@@ -182,6 +202,8 @@ def _matmul_into(a, b, c):
         return _packed_impl(real)
     if isinstance(b, types.BaseNamedTuple) and b.instance_class is MklMatrix:
         return _mkl_impl(real)
+    if isinstance(b, types.BaseNamedTuple) and b.instance_class is RowMatrix:
+        return _row_impl(real)
     letter = "s" if real == types.float32 else "d"
     gemm = types.ExternalFunction(f"scipy_cblas_{letter}gemm64_", _gemm_type(real))
     gemv = types.ExternalFunction(f"scipy_cblas_{letter}gemv64_", _gemv_type(real))

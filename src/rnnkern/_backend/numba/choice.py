@@ -146,7 +146,7 @@ class Decision:
         return f"{self.provider.name} ({self.reason})"
 
 
-_LOCK = threading.Lock()
+LOCK = threading.Lock()
 # dtype -> this process's first measured Decision: every later GEMM big enough to
 # measure follows it, step or plain, so that one thread pool spins at a time (see _decide)
 _PROCESS_PROVIDER = {}
@@ -190,12 +190,12 @@ def _decide(dtype, kind, M, K, N, fits_in_room=False):
         first = _PROCESS_PROVIDER[dtype]
         return Decision(first.provider, f"one thread pool at a time: as this process's first GEMM ({first.reason})")
     cls = gemm_class(dtype, kind, M, K, N)
-    with _LOCK:
-        name, ratio = _remembered(cls)
+    with LOCK:
+        name, ratio = remembered(cls)
         if name is None:
             ratio = measure(dtype, kind, M, K, N)
             name = "mkl" if ratio < 1.0 else "openblas"
-            _remember(cls, name, ratio)
+            remember(cls, name, ratio)
     decision = Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
     _PROCESS_PROVIDER.setdefault(dtype, decision)  # the first measured choice sets the process's pool
     return decision
@@ -226,16 +226,18 @@ def _read():
         return {}
 
 
-def _remembered(cls):
+def remembered(cls, names=PROVIDERS):
+    """(name, ratio) remembered for the class ``cls`` (in this process, else in the file), or (None, None);
+    a name not among ``names`` counts as none."""
     key = (machine_key(), cls)
     if key not in _MEMORY:
         entry = _read().get(machine_key(), {}).get(cls)
-        if isinstance(entry, dict) and entry.get("provider") in PROVIDERS:
+        if isinstance(entry, dict) and entry.get("provider") in names:
             _MEMORY[key] = (entry["provider"], float(entry.get("ratio", 1.0)))
     return _MEMORY.get(key, (None, None))
 
 
-def _remember(cls, name, ratio):
+def remember(cls, name, ratio):
     """Keep the decision in memory and, where the cache folder is writable, on disk (a whole new file
     replaces the old one, so a reader never sees half of it)."""
     _MEMORY[(machine_key(), cls)] = (name, ratio)
@@ -271,6 +273,13 @@ def measure(dtype, kind, M, K, N):
             runs[provider.name] = (provider, lambda n, b=operand, c=c: repeat_matmul(a, b, c, n))
         else:
             runs[provider.name] = (provider, lambda n, p=provider, c=c: [p.matmul(a, w_t, out=c) for _ in range(n)])
+    times = time_rounds(runs)
+    return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
+
+
+def time_rounds(runs):
+    """Seconds a call of each of ``runs`` (name -> (provider, run(n): n calls)), each on one thread of its
+    provider: warmed up, then ROUNDS rounds in alternating order; name -> the rounds' times."""
     times = {name: [] for name in runs}
     calls = {}
     for name, (provider, run) in runs.items():
@@ -284,7 +293,7 @@ def measure(dtype, kind, M, K, N):
                 start = time.perf_counter()
                 run(calls[name])
                 times[name].append((time.perf_counter() - start) / calls[name])
-    return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
+    return times
 
 
 def _serial(provider):

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..host import aligned_empty
-from . import lnsteps, units
+from . import lnsteps, rowchoice, units
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
 SHARD_MIN_BATCH = {}
@@ -122,11 +122,12 @@ class Loop:
 
     def operands(self, provider, rows):
         """The B operands of the step GEMMs for ``rows`` rows (W_hh^T, or its halves for the GRU with
-        linear_before_reset=False), as ``provider`` takes them."""
+        linear_before_reset=False), as ``provider`` takes them, or rnnkern's row product's (``rowchoice``)."""
         w_t, rec, H = self.w_hh.T, self.rec, self.rec.hidden_size
         if isinstance(rec, GRURecurrence) and not rec.linear_before_reset:
-            return provider.step_operand(w_t[:, :2 * H], rows), provider.step_operand(w_t[:, 2 * H:], rows)
-        return (provider.step_operand(w_t, rows),)
+            return (rowchoice.step_operand(provider, w_t[:, :2 * H], rows),
+                    rowchoice.step_operand(provider, w_t[:, 2 * H:], rows))
+        return (rowchoice.step_operand(provider, w_t, rows),)
 
     def run(self, block, operands, h_prev, c, c_spare, chunk, reverse, bufs, part=None):
         k, rec = self.k, self.rec

@@ -34,7 +34,7 @@ BEGIN, END = "# <options>\n", "# </options>\n"
 HERE = Path(__file__).resolve().parent
 # Every module compiled into the kernels: a change to any of them names a new file (numba itself checks
 # only the timestamp of the kernel's own file).
-COMPILED_IN = ("steps.py", "scalar.py", "blas.py", "units.py", "specialise.py")
+COMPILED_IN = ("steps.py", "scalar.py", "blas.py", "units.py", "simd.py", "rowgemm.py", "specialise.py")
 
 # ONNX's activations as numba scalar code (the formulas of _activations.py; x is the pre-activation,
 # A and B its alpha and beta in x's type): (f, f'(x)). One table for the defaults and every option.
