@@ -58,8 +58,8 @@ def _num(value, fmt):
 
 
 def _bound_text(record):
-    """The "GEMM share" cell: blas-bound / contender for the contenders it bounds (above 100% is noise: shown
-    as 100%*), n/a for PyTorch, which multiplies with its own GEMM library."""
+    """The "GEMM share" cell: blas-bound / contender for the contenders it bounds (above 100%, noise or
+    batch 1's own row product: shown as 100%*), n/a for PyTorch, which multiplies with its own GEMM library."""
     share = record["fraction_of_bound"]
     if share is None:
         return "-"
@@ -144,7 +144,8 @@ LEGEND = """Variants: rnnkern = the layer (rnnkern.LSTM etc.); rnnkern-cell = it
   unfused = plain array code, one operation per gate; article = the seed article's per-gate loop;
   torch / torch-cell = torch.nn.LSTM etc. / torch.nn.LSTMCell in a Python loop; onnxruntime = the
   layer's own to_onnx export run by ONNX Runtime (MLAS); blas-bound = the forward's GEMMs alone (one
-  input projection plus T recurrent GEMMs), nothing else. Training rows (--full): rnnkern's
+  input projection plus T recurrent GEMMs, NumPy's), nothing else (at batch 1 rnnkern's compiled loop
+  may run its own one-row product instead, faster than NumPy's GEMV: see the GEMM line). Training rows (--full): rnnkern's
   forward_train + backward and torch autograd's forward + backward of the same loss.
 Columns: vs torch = variant time / torch.nn's (above 1: slower than PyTorch); vs ORT = variant time /
   ONNX Runtime's; GEMM share = blas-bound time / variant time (100% = as fast as its GEMMs alone; n/a
