@@ -90,15 +90,24 @@ def installed():
     return [p for p in (openblas(), mkl_provider()) if p is not None]
 
 
+def overridden(variable, names):
+    """The value of the environment variable ``variable`` (read now), one of ``names``, or None when it is
+    unset or empty; any other value raises ValueError naming the variable and what it takes."""
+    value = os.environ.get(variable, "")
+    if not value:
+        return None
+    if value not in names:
+        raise ValueError(f"{variable} must be {' or '.join(repr(n) for n in names)} (or unset: chosen by "
+                         f"measurement), got {value!r}")
+    return value
+
+
 def forced():
     """The provider RNNKERN_CPU_GEMM names, or None when it is unset; a bad value raises ValueError,
     'mkl' without MKL installed RuntimeError naming the extra."""
-    value = os.environ.get("RNNKERN_CPU_GEMM", "")
-    if not value:
+    value = overridden("RNNKERN_CPU_GEMM", PROVIDERS)
+    if value is None:
         return None
-    if value not in PROVIDERS:
-        raise ValueError(f"RNNKERN_CPU_GEMM must be 'openblas' or 'mkl' (or unset: chosen by measurement), "
-                         f"got {value!r}")
     if value == "mkl" and mkl_provider() is None:
         from .mkl import EXTRA
 

@@ -7,7 +7,6 @@ offered it: MKL's steps are MKL's.
 """
 
 import functools
-import os
 import statistics
 
 import numpy as np
@@ -44,13 +43,8 @@ def describe(dtype, K, N):
 
 def forced():
     """The row kernel RNNKERN_CPU_GEMV names (True: rnnkern's, False: OpenBLAS's GEMV), None when unset."""
-    value = os.environ.get("RNNKERN_CPU_GEMV", "")
-    if not value:
-        return None
-    if value not in CHOICES:
-        raise ValueError(f"RNNKERN_CPU_GEMV must be 'rnnkern' or 'openblas' (or unset: chosen by measurement), "
-                         f"got {value!r}")
-    return value == "rnnkern"
+    value = choice.overridden("RNNKERN_CPU_GEMV", CHOICES)
+    return None if value is None else value == "rnnkern"
 
 
 def chosen(dtype, K, N):
