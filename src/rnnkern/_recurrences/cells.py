@@ -131,8 +131,13 @@ class RNNRecurrence(_Recurrence):
         self.backend.rnn_step(self.math, gx, ws["gh"], h_out)
 
     def step_train(self, gx, h_prev, c_prev, w_hh, b_hn, saved, h_out, c_out=None):
-        # h_out may be a strided view of the output, so the GEMM gets a buffer of its own
-        gh = self.backend.matmul(h_prev, w_hh.T, out=saved.get("pre"))
+        # h_out may be a strided view of the output, so the GEMM gets a buffer of its own: the saved
+        # pre-activations, or a new one where the math keeps none. Given its output, the GEMM runs on
+        # the weights training packed (NumbaBackend.packed); without one it ran MKL's unpacked GEMM
+        gh = saved.get("pre")
+        if gh is None:
+            gh = self.backend.empty(gx.shape, gx.dtype)
+        self.backend.matmul(h_prev, w_hh.T, out=gh)
         self.backend.rnn_step(self.math, gx, gh, h_out, train=True)
 
     def backward_step(self, s):
