@@ -52,6 +52,18 @@ def test_kernel_takes_leading_dimensions(dtype):
     assert (c_wide[:, 0] == -7).all() and (c_wide[:, 1 + N:] == -7).all()  # nothing written outside
 
 
+@pytest.mark.parametrize("operand", ["rnnkern", "openblas"])
+def test_no_inner_dimension_gives_zeros(operand):
+    """K = 0 (views of a larger buffer, which BLAS can describe): the product is zeros, on both paths,
+    and nothing is read past the empty rows."""
+    buf = np.arange(1, 201, dtype=np.float32).reshape(10, 20)
+    for M, N in ((1, 5), (3, 20)):
+        a, w = buf[0:M, 7:7], buf[3:3, 0:N]
+        c = np.full((M, N), -1, np.float32)
+        repeat_matmul(a, blas.RowMatrix(w) if operand == "rnnkern" else w, c, 1)
+        np.testing.assert_array_equal(c, np.zeros((M, N), np.float32))
+
+
 def test_kernel_gives_the_same_bits_every_call():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((1, 256)).astype(np.float32), rng.standard_normal((256, 1000)).astype(np.float32)

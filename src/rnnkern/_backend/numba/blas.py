@@ -146,7 +146,8 @@ def _row_impl(real):
 
     def impl(a, b, c):
         lda, ldb, ldc = _leading_dims(a, b.matrix, c, size)
-        row_matmul(a, lda, b.matrix, ldb, c, ldc)
+        if not _empty_product(a, c):
+            row_matmul(a, lda, b.matrix, ldb, c, ldc)
 
     return impl
 
@@ -172,11 +173,25 @@ def _mkl_impl(real):
         w = b.matrix
         M, K, N = a.shape[0], a.shape[1], w.shape[1]
         lda, ldb, ldc = _leading_dims(a, w, c, size)
+        if _empty_product(a, c):
+            return
         i32 = np.int32
         gemm(i32(_ROW_MAJOR), i32(_NO_TRANS), i32(_NO_TRANS), i32(M), i32(N), i32(K), one, a.ctypes.data,
              i32(lda), w.ctypes.data, i32(ldb), zero, c.ctypes.data, i32(ldc))
 
     return impl
+
+
+@register_jitable
+def _empty_product(a, c):
+    """Whether a has no columns (K = 0), c then set to the product's zeros (BLAS would leave it as it was,
+    and rnnkern's row product would read past a's row)."""
+    if a.shape[1] == 0:
+        for i in range(c.shape[0]):
+            for j in range(c.shape[1]):
+                c[i, j] = 0
+        return True
+    return False
 
 
 @register_jitable
@@ -213,6 +228,8 @@ def _matmul_into(a, b, c):
     def impl(a, b, c):
         M, K, N = a.shape[0], a.shape[1], b.shape[1]
         lda, ldb, ldc = _leading_dims(a, b, c, size)
+        if _empty_product(a, c):
+            return
         if M == 1:  # y = B^T x, with B (K, N) row-major; x and y are single rows, unit stride
             gemv(np.int32(_ROW_MAJOR), np.int32(_TRANS), K, N, one, b.ctypes.data, ldb,
                  a.ctypes.data, 1, zero, c.ctypes.data, 1)

@@ -27,7 +27,7 @@ def row_matmul(a, lda, w, ldb, c, ldc):
     """c = a @ w for a (M, K), w (K, N) and c (M, N), each addressed from its first element with its
     leading dimension (``blas.leading_dim``: checked by the caller), one row of ``a`` at a time."""
     M, K, N = a.shape[0], a.shape[1], c.shape[1]
-    for i in range(M):  # (K >= 1: an empty operand has no leading dimension BLAS takes)
+    for i in range(M):  # (K >= 1: blas.matmul_into writes the zeros of K = 0 itself)
         _row(a, i * lda, K, w, ldb, c, i * ldc, N)
 
 
