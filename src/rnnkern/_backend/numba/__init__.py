@@ -6,6 +6,7 @@
 - ``options``: the default options compiled into ``steps`` (generated);
 - ``specialise``: ``steps`` for any other CellMath, generated and cached on disk;
 - ``scalar``: vectorisable float32 exp/tanh/sigmoid and the compile-cache decision;
+- ``cachekey``: every on-disk kernel cache of this folder keyed on the whole folder's contents;
 - ``blas``: NumPy's own OpenBLAS (or MKL's packed GEMM) called from compiled code, leading dimensions checked;
 - ``gemm``: the GEMM providers (openblas, mkl) and their thread settings; ``mkl``: MKL loaded with ctypes;
 - ``choice``: which provider runs each kind of GEMM, measured at first use and kept on disk;

@@ -25,6 +25,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from . import cachekey  # noqa: F401  (first: every cached kernel of this folder depends on the whole folder)
+
 
 def _cache_probe():
     """A function of this file, for numba to find a cache folder for (see ``_compile_cache_writable``)."""
