@@ -15,8 +15,7 @@ input projection's GEMM); here a row is read once from memory and its passes run
 backward's sums over the rows (gamma's gradient, the bias's) accumulate in float64 whatever the
 dtype: 6,400 float32 rows summed one after another would lose digits that NumPy's pairwise sum kept.
 
-numba checks a cached kernel against its own file only: after editing this file, touch lnsteps.py
-(its kernels call these functions) so that they recompile with it.
+lnsteps.py's kernels inline these functions; their caches follow this file too (``cachekey``).
 """
 
 import numpy as np

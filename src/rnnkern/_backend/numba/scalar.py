@@ -14,8 +14,8 @@ a float64 literal would promote the whole expression (float32 constants in float
 
 Every function here is module-level, never a closure: numba's cache keys a closure on its pickled
 free variables, which differ between processes, so cached closures are recompiled every time.
-numba checks a cached kernel against its own file's timestamp only: after editing this file, touch
-the kernel modules (or delete their __pycache__) so that they recompile with it.
+The kernels that inline these functions recompile when this file changes: every cache of this folder
+is keyed on the whole folder (``cachekey``, imported first here).
 """
 
 import math
