@@ -1,6 +1,7 @@
 """Training's step GEMMs run on the weights training packed where MKL runs them (issue 17): every step of
 forward_train and of backward, for each cell's default math. The RNN's forward steps once gave MKL no
-output array and so ran its unpacked GEMM (slower: benchmarks/RESULTS.md)."""
+output array and so ran MKL's unpacked GEMM on its pool: as fast on a quiet machine, 2.8x slower beside
+a test run (benchmarks/RESULTS.md)."""
 
 import numpy as np
 import pytest
