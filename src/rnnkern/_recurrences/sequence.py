@@ -43,18 +43,16 @@ class InputProjection:
         """(first step, gx of the chunk's steps (steps, B, G*H)) of the chunk holding step ``t``."""
         start = t - t % self.chunk_steps
         if start != self._start:
-            self._block, self._start = self.project(start, min(start + self.chunk_steps, self.shape[0])), start
+            self._block, self._start = self._project(start, min(start + self.chunk_steps, self.shape[0])), start
         return start, self._block
 
     @nan_from_inf_expected
-    def project(self, start, stop, first_row=0, matmul=None):
-        """gx of the steps [start, stop) into the buffer's rows from ``first_row`` on, by ``matmul`` (the
-        backend's when None); returns it as ``block`` does."""
+    def _project(self, start, stop):
         x, xp, (_, B, G) = self.x, self.backend.xp, self.shape
         x = x[:, start:stop] if self.batch_first else x[start:stop]
         rows = x.shape[0] * x.shape[1]
-        gx = (matmul or self.backend.matmul)(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T,
-                                             out=self._buffer[first_row:first_row + rows])
+        gx = self.backend.matmul(xp.ascontiguousarray(x).reshape(rows, x.shape[-1]), self.w_ih.T,
+                                 out=self._buffer[:rows])
         if self.norm is not None:
             self.backend.layer_norm_rows(gx, self.norm, self.bias)
         elif self.bias is not None:
@@ -62,14 +60,6 @@ class InputProjection:
         if self.batch_first:
             return gx.reshape(B, stop - start, G).transpose(1, 0, 2)
         return gx.reshape(stop - start, B, G)
-
-    def fresh(self):
-        """Whether no chunk has been projected yet."""
-        return self._start is None
-
-    def starts(self):
-        """The first step of each chunk, in time order."""
-        return range(0, self.shape[0], self.chunk_steps)
 
     def __getitem__(self, index):
         t, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())

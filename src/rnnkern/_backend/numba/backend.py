@@ -17,7 +17,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..._recurrences.layernorm import LayerNormGRURecurrence, LayerNormLSTMRecurrence
-from . import ahead, blas, choice, gemm, lnrows, lnsteps, shard, trainloop
+from . import blas, choice, gemm, lnrows, lnsteps, shard, trainloop
 from .scalar import apart
 from .specialise import steps
 from ..numpy.steps import NumpyBackend
@@ -133,24 +133,8 @@ class NumbaBackend(NumpyBackend):
             shard.run_split(loop, provider, gx, h0, out, reverse, c, parts)
             return True
         one_thread = provider.name == "mkl" and B * H * G < gemm.ONE_THREAD_WORK
-        bounds = shard.bounds(B, shards)
-        if shards == 1 and ahead.worth(gx, shard.cores(), one_thread or loop.one_row(provider, B)):
-            self._run_ahead(loop, provider, gx, h0, out, reverse, c, bounds, one_thread)
-        else:
-            shard.run_sharded(loop, provider, gx, h0, out, reverse, c, bounds, one_thread)
+        shard.run_sharded(loop, provider, gx, h0, out, reverse, c, shard.bounds(B, shards), one_thread)
         return True
-
-    def _run_ahead(self, loop, provider, gx, h0, out, reverse, c, bounds, one_thread):
-        """run_sharded with the input projection computed ahead on the other core (``ahead``), by the
-        provider ``matmul`` would choose for it."""
-        T, B, G = gx.shape
-        projector = choice.decide(gx.dtype, "plain", T * B, gx.w_ih.shape[1], G).provider
-        with ahead.running():
-            gx = ahead.AheadProjection(gx, projector, reverse)
-            try:
-                shard.run_sharded(loop, provider, gx, h0, out, reverse, c, bounds, one_thread)
-            finally:
-                gx.wait()
 
     @staticmethod
     def _loop_covers(rec, gx, w_hh, h0, c, out, B, H):

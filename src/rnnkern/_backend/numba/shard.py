@@ -32,7 +32,7 @@ import numpy as np
 
 from ..._recurrences.cells import GRURecurrence, LSTMRecurrence, RNNRecurrence
 from ..host import aligned_empty
-from . import blas, lnsteps, rowchoice, units
+from . import lnsteps, rowchoice, units
 
 # Batches from this size up are split across the cores, per (provider, cell) (absent: never).
 SHARD_MIN_BATCH = {}
@@ -129,11 +129,6 @@ class Loop:
                     rowchoice.step_operand(provider, w_t[:, 2 * H:], rows))
         return (rowchoice.step_operand(provider, w_t, rows),)
 
-    def one_row(self, provider, rows):
-        """Whether the step products run on rnnkern's row product (one thread): ``rowchoice``."""
-        return (rows == 1 and provider.name == "openblas"  # (MKL's operands are packings: not made twice)
-                and all(isinstance(op, blas.RowMatrix) for op in self.operands(provider, rows)))
-
     def run(self, block, operands, h_prev, c, c_spare, chunk, reverse, bufs, part=None):
         k, rec = self.k, self.rec
         norms = getattr(rec, "norms", None)  # the LayerNorm cells (issue 20), at inference: zoneout blends
@@ -156,8 +151,9 @@ def run_sharded(loop, provider, gx, h0, out, reverse, c, shards, one_thread=Fals
     chunk's input projection runs first, on every thread and by its own provider; then the shards,
     with ``provider.exclusive`` (OpenBLAS held at one thread while MKL runs) and, sharded, every GEMM
     on one thread (``serial``, ``serial_thread``); unsharded too with ``one_thread``."""
+    T = out.shape[0]
     parts = [_Shard(loop, provider, start, stop, h0, c) for start, stop in shards]
-    steps = gx.starts()
+    steps = range(0, T, gx.chunk_steps)
     for begin in (reversed(steps) if reverse else steps):
         begin, block = gx.block(begin)
         chunk = out[begin:begin + block.shape[0]]
@@ -196,10 +192,10 @@ def run_split(loop, provider, gx, h0, out, reverse, c, parts):
     """Run ``loop`` over every chunk of ``gx`` split by hidden units in ``parts`` parts (``units``): the
     first in this thread, the others in the pool's, each GEMM on one thread (``provider.serial``: the
     parts' GEMVs run side by side). A part that fails aborts the others before its error is raised."""
-    B, H = out.shape[1:]
+    T, B, H = out.shape
     flags = np.zeros(units.LINE * (parts + 1), np.int64)
     members = [_Units(loop, q, lo, hi, parts, flags, c, B) for q, (lo, hi) in enumerate(bounds(H, parts))]
-    h_prev, steps = h0, gx.starts()
+    h_prev, steps = h0, range(0, T, gx.chunk_steps)
     with provider.serial():
         for begin in (reversed(steps) if reverse else steps):
             begin, block = gx.block(begin)
