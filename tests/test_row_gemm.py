@@ -177,3 +177,13 @@ def test_the_benchmark_header_says_who_runs_the_one_row_steps(fresh, monkeypatch
     assert "one-row steps 1x256 @ 256x1024: rnnkern's (rnnkern's row product measured 0.75x OpenBLAS's GEMV)" in text
     monkeypatch.setenv("RNNKERN_CPU_GEMV", "openblas")
     assert "one-row steps 1x256 @ 256x1024: OpenBLAS's (RNNKERN_CPU_GEMV)" in cpu_gemm_description("float32", 1, 256, 1024)
+
+
+def test_the_benchmark_header_adds_the_small_configurations_one_row_steps(fresh, monkeypatch):
+    from rnnkern._bench import machine
+
+    monkeypatch.setattr(choice, "measure", lambda *a: 0.5)  # the default step GEMM's providers: not timed here
+    monkeypatch.setattr(rowchoice, "measure", lambda *a: 0.75)
+    default, _, row = machine._cpu_gemm().partition("; at batch 1 ")
+    assert "for the step GEMM 64x512 @ 512x2048 float32" in default
+    assert row == "one-row steps 1x256 @ 256x1024: rnnkern's (rnnkern's row product measured 0.75x OpenBLAS's GEMV)"

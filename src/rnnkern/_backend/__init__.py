@@ -161,14 +161,22 @@ def cpu_gemm_description(dtype="float32", rows=64, hidden=512, columns=2048):
     default LSTM's by default), for ``rnnkern info`` and the benchmark header."""
     if not cpu_backend()._kernels.startswith("numba"):
         return "NumPy's matmul (the NumPy steps have no GEMM provider: the numba kernels do)"
-    from .numba import blas as _numba_blas, choice, rowchoice
+    from .numba import blas as _numba_blas, choice
 
     if not _numba_blas.AVAILABLE:
         return "NumPy's matmul (NumPy's BLAS is not scipy-openblas64: no provider to choose)"
     text = choice.describe(np.dtype(dtype).type, rows, hidden, columns)
-    if rows == 1:
-        return f"{text}; {rowchoice.describe(np.dtype(dtype).type, hidden, columns)}"
-    return text
+    return f"{text}; {cpu_row_description(dtype, hidden, columns)}" if rows == 1 else text
+
+
+def cpu_row_description(dtype="float32", hidden=256, columns=1024):
+    """Who runs the one-row steps (1, hidden) @ (hidden, columns) of batch 1 on the CPU and why, or None
+    where the NumPy steps run (no compiled loop, no row product)."""
+    if not cpu_backend()._kernels.startswith("numba"):
+        return None
+    from .numba import blas as _numba_blas, rowchoice
+
+    return rowchoice.describe(np.dtype(dtype).type, hidden, columns) if _numba_blas.AVAILABLE else None
 
 
 # torch's names for the GPU, accepted as they are typed there (only the current CUDA device is used).

@@ -148,12 +148,12 @@ def _cpu_kernels():
 
 def _cpu_gemm():
     """The default LSTM's step GEMM, and the small configuration's one-row steps (its LSTM's)."""
-    from .._backend import cpu_gemm_description
+    from .._backend import cpu_gemm_description, cpu_row_description
     from .common import CONFIGS
 
     hidden = CONFIGS["small"]["hidden_size"]
-    row = cpu_gemm_description("float32", 1, hidden, 4 * hidden).rpartition("; one-row steps")
-    return cpu_gemm_description() + (f"; at batch 1 one-row steps{row[2]}" if row[1] else "")
+    row = cpu_row_description("float32", hidden, 4 * hidden)
+    return cpu_gemm_description() + (f"; at batch 1 {row}" if row else "")
 
 
 def machine_info(device, with_torch=True, with_onnxruntime=False):

@@ -13,8 +13,9 @@ array): it then calls ``cblas_?gemm_compute``, registered with LLVM by ``mkl`` w
 compiled loops are compiled for that operand type only when the ``mkl`` provider runs them).
 It takes a ``RowMatrix`` too, a row-major matrix that rnnkern's own one-row product multiplies by
 (``rowgemm``, chosen for batch 1 where it measures faster than OpenBLAS's GEMV: ``rowchoice``). And an
-``MklMatrix``, a row-major matrix that MKL's own ``cblas_?gemm`` multiplies by (registered likewise): a loop whose steps run where the process's GEMMs run MKL's thread pool, unpacked (an OpenBLAS
-GEMM there would wake a second pool, which fights the first for the cores).
+``MklMatrix``, a row-major matrix that MKL's own ``cblas_?gemm`` multiplies by (registered likewise):
+a loop whose steps run where the process's GEMMs run MKL's thread pool, unpacked (an OpenBLAS GEMM
+there would wake a second pool, which fights the first for the cores).
 ``openblas_threads`` reads and sets OpenBLAS's thread count through its own exported functions
 (threadpoolctl would also find and reconfigure MKL: see ``gemm``).
 """

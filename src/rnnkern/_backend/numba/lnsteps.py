@@ -19,6 +19,7 @@ a bigger buffer (numba reads the row stride from each array).
 
 from numba import njit
 
+from . import simd
 from .blas import matmul_into
 from .lnrows import grad_means, norm_backward, normalise, row_stats
 from .scalar import JIT, ONE, like, sigmoid, tanh
@@ -53,6 +54,7 @@ def zoneout_grad(zo, d, keep, j, p, q):
 @inline
 def _lnlstm_rows(gx, gh, c_prev, h_prev, gamma_hh, gamma_c, beta_c, prob, mask, h_out, c_out,
                  gates, hh_hat, c_hat, rstd, zo, train):
+    simd.widest_vectors()  # 512-bit loops on AVX-512 (simd)
     H = h_out.shape[1]
     m_i, m_f, m_g, m_o = gamma_hh[:H], gamma_hh[H:2 * H], gamma_hh[2 * H:3 * H], gamma_hh[3 * H:]
     for b in range(h_out.shape[0]):
@@ -135,6 +137,7 @@ def lnlstm_step_train_mask(gx, gh, c_prev, h_prev, gamma_hh, gamma_c, beta_c, ma
 @inline
 def _lnlstm_back_rows(gates, hh_hat, c_hat, rstd, c_prev, dh, dc, gamma_hh, gamma_c, beta_c, prob, mask,
                       dgx, dgh, dc_prev, dh_direct, dcn, zo):
+    simd.widest_vectors()  # 512-bit loops on AVX-512 (simd)
     H = dh.shape[1]
     for b in range(dh.shape[0]):
         ti, tf, tg, to = gates[b, :H], gates[b, H:2 * H], gates[b, 2 * H:3 * H], gates[b, 3 * H:]
@@ -187,6 +190,7 @@ def lnlstm_backward_mask(gates, hh_hat, c_hat, rstd, c_prev, dh, dc, gamma_hh, g
 # --- GRU -----------------------------------------------------------------------------------------
 @inline
 def _lngru_rows(gx, gh, h_prev, gamma_hh, b_hh, prob, mask, h_out, gates, hh_hat, rstd, zo, train):
+    simd.widest_vectors()  # 512-bit loops on AVX-512 (simd)
     H = h_out.shape[1]
     m_r, m_z, m_n = gamma_hh[:H], gamma_hh[H:2 * H], gamma_hh[2 * H:]
     b_r, b_z, b_n = b_hh[:H], b_hh[H:2 * H], b_hh[2 * H:]
@@ -248,6 +252,7 @@ def lngru_step_train_mask(gx, gh, h_prev, gamma_hh, b_hh, mask, h_out, gates, hh
 
 @inline
 def _lngru_back_rows(gates, hh_hat, rstd, h_prev, dh, gamma_hh, b_hh, prob, mask, dgx, dghn, dgh, dh_direct, zo):
+    simd.widest_vectors()  # 512-bit loops on AVX-512 (simd)
     H = dh.shape[1]
     m_n, b_n = gamma_hh[2 * H:], b_hh[2 * H:]
     for b in range(dh.shape[0]):
