@@ -11,18 +11,12 @@ import statistics
 import time
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from rnnkern._backend.numba import simd, steps
 from rnnkern._backend.numba.scalar import FASTMATH
 
 SIZES = ((64, 512), (1, 256))  # the default configuration's B, H and the small one's
-
-
-@intrinsic
-def _no_mark(typingctx):
-    return types.void(), lambda context, builder, signature, args: context.get_dummy_value()
 
 
 def _arguments(kind, B, H, rng):
@@ -38,11 +32,8 @@ def _pair(kind, rng):
     source = getattr(steps, kind).py_func
     wide, narrow = (njit(fastmath=FASTMATH, error_model="numpy")(source) for _ in range(2))
     wide(*_arguments(kind, 1, 1, rng))
-    kept, simd.widest_vectors = simd.widest_vectors, _no_mark
-    try:
+    with simd.unmarked():
         narrow(*_arguments(kind, 1, 1, rng))
-    finally:
-        simd.widest_vectors = kept
     return wide, narrow
 
 

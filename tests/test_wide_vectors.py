@@ -2,6 +2,7 @@
 are what runs on an AVX-512 CPU, and they give the same bits as the 256-bit loops the CPU would
 otherwise get, on every remainder length (H below, at and past a vector's width)."""
 
+import contextlib
 import re
 
 import numpy as np
@@ -10,7 +11,6 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from numba import njit, types  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
 
 from rnnkern._backend.numba import simd, steps  # noqa: E402
 from rnnkern._backend.numba.scalar import FASTMATH  # noqa: E402
@@ -19,22 +19,12 @@ KERNELS = ("rnn_step", "lstm_step", "lstm_step_train", "gru_step", "gru_update",
            "lstm_backward", "gru_backward", "gru_backward_update")
 
 
-@intrinsic
-def _no_mark(typingctx):
-    return types.void(), lambda context, builder, signature, args: context.get_dummy_value()
-
-
 def _compiled(name, wide):
     """A fresh (uncached, so inspectable) compilation of steps.``name``, with or without the mark."""
-    kept = simd.widest_vectors
-    if not wide:
-        simd.widest_vectors = _no_mark
-    try:
+    with contextlib.nullcontext() if wide else simd.unmarked():
         kernel = njit(fastmath=FASTMATH, error_model="numpy")(getattr(steps, name).py_func)
         kernel.compile(_signature(name, np.float32))
         kernel.compile(_signature(name, np.float64))
-    finally:
-        simd.widest_vectors = kept
     return kernel
 
 

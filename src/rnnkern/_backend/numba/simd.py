@@ -13,6 +13,8 @@ CPU has FMA, two where it has not; either way the same bits from run to run on a
 Addresses are the array's data pointer plus an element offset, unchecked: the callers check bounds.
 """
 
+import contextlib
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -135,9 +137,9 @@ PREFER_WIDEST = '"prefer-vector-width"="512"'
 def widest_vectors(typingctx):
     """Lets LLVM vectorise the loops of the function being compiled with 512-bit registers where the CPU
     has them (a call emits no code: it marks the function). The elementwise kernels call it: on the
-    AVX-512 Xeon the LSTM step (B=64, H=512) took 237 us instead of 299-335 (RESULTS.md). Each lane
-    does the same arithmetic at either width (the kernels' loops have no reductions to reorder), so
-    results keep their bits."""
+    AVX-512 Xeon their steps took 0.74-0.79x the time (benchmarks/wide_kernels_ab.py, RESULTS.md). Each
+    lane does the same arithmetic at either width (the kernels' loops have no reductions to reorder),
+    so results keep their bits."""
 
     def codegen(context, builder, signature, args):
         try:  # llvmlite's FunctionAttributes is a set of the names it knows; LLVM also takes "key"="value"
@@ -147,3 +149,19 @@ def widest_vectors(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
+
+
+@intrinsic
+def _no_mark(typingctx):
+    return types.void(), lambda context, builder, signature, args: context.get_dummy_value()
+
+
+@contextlib.contextmanager
+def unmarked():
+    """Inside the block, kernels compiled anew get no ``widest_vectors`` mark (the subtarget's width):
+    the other side of the A/Bs that measure and test it. Kernels compiled before keep their code."""
+    kept, globals()["widest_vectors"] = widest_vectors, _no_mark
+    try:
+        yield
+    finally:
+        globals()["widest_vectors"] = kept

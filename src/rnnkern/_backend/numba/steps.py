@@ -21,9 +21,9 @@ helpers are ``inline='always'``: called as functions returning tuples, they kept
 vectorising too. Each elementwise kernel calls ``simd.widest_vectors()``, so that LLVM vectorises it
 with 512-bit registers on AVX-512 CPUs (it keeps to 256 bits there otherwise: 1.3x slower). Outputs
 may alias inputs element for element (``c_out`` and ``c_prev``, ``h_out`` and ``h_prev``), as in the
-GPU kernels. numba compiles each for the dtype (float32 or float64) and
-memory layout it is called with, and caches the machine code on disk where it finds a writable
-folder (``scalar.COMPILE_CACHE``; otherwise each process compiles in memory).
+GPU kernels. numba compiles each for the dtype (float32 or float64) and memory layout it is called
+with, and caches the machine code on disk where it finds a writable folder (``scalar.COMPILE_CACHE``;
+otherwise each process compiles in memory).
 """
 
 from numba import njit
