@@ -55,7 +55,7 @@ def test_decision_is_measured_written_and_reused(fresh, monkeypatch):
     decision = choice.decide(np.float32, "step", 64, 512, 2048)
     assert decision.reason.startswith("measured ")
     ratio = float(decision.reason.split()[1].rstrip("x"))
-    assert ratio > 0 and decision.provider.name == ("mkl" if ratio < 1 else "openblas")
+    assert ratio > 0 and decision.provider.name == ("mkl" if ratio < choice.MKL_MARGIN else "openblas")
     saved = json.loads(fresh.read_text())
     entry = saved[choice.machine_key()][choice.gemm_class(np.float32, "step", 64, 512, 2048)]
     assert entry["provider"] == decision.provider.name
@@ -158,3 +158,50 @@ def test_info_and_bench_header_name_the_provider(monkeypatch):
     monkeypatch.setenv("RNNKERN_CPU_GEMM", "openblas")
     text = cpu_gemm_description()
     assert "openblas" in text and "RNNKERN_CPU_GEMM" in text
+
+
+@needs_mkl
+@pytest.mark.parametrize("one_thread, pools, expected", [
+    (0.85, 1.39, 1.39),  # faster on one thread, slower on the pools (as the AMD EPYC's was) -> OpenBLAS
+    (0.56, 0.63, 0.63),  # the Intel Xeon's: faster both ways -> MKL, at the pools' ratio
+    (0.95, None, 0.95),  # within the margin (the AMD EPYC's): a tie, OpenBLAS's; the pools are not timed
+    (1.20, None, 1.20),  # slower on one thread: the pools are not timed
+])
+def test_where_mkl_wins_on_one_thread_the_pools_decide(fresh, monkeypatch, one_thread, pools, expected):
+    """``measure`` times both libraries on one thread, and again on their pools only where MKL won there
+    by the margin; the pools' ratio (what the layers run) is then the answer, and MKL needs the margin."""
+    def rounds(ratio):
+        return lambda runs: {"openblas": [1.0, 2.0, 4.0], "mkl": [ratio, 2 * ratio, 4 * ratio]}
+
+    monkeypatch.setattr(choice, "time_rounds", rounds(one_thread))
+    monkeypatch.setattr(choice, "time_pools", rounds(pools) if pools else lambda runs: pytest.fail("pools timed"))
+    assert choice.measure(np.float32, "step", 64, 512, 2048) == pytest.approx(expected)
+    decision = choice.decide(np.float32, "step", 64, 512, 2048)
+    assert decision.provider.name == ("mkl" if expected < choice.MKL_MARGIN else "openblas")
+    assert decision.reason == f"measured {expected:.2f}x"
+
+
+@needs_mkl
+def test_the_pools_are_timed_apart_and_each_as_the_layers_run_it(monkeypatch):
+    """time_pools: each block after SETTLE_S of quiet, OpenBLAS held at one thread while MKL runs and at
+    its own pool otherwise; every call counted."""
+    from rnnkern._backend.numba import blas
+
+    monkeypatch.setattr(choice, "SETTLE_S", 0.01)
+    default = blas.openblas_threads()
+    seen, pauses = {"openblas": set(), "mkl": set()}, []
+    real_sleep = choice.time.sleep
+    monkeypatch.setattr(choice.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
+
+    def run(name):
+        def fn(n):
+            seen[name].add(blas.openblas_threads())
+            real_sleep(1e-4 * n)
+        return fn
+
+    runs = {p.name: (p, run(p.name)) for p in choice.installed()}
+    times = choice.time_pools(runs)
+    assert [len(t) for t in times.values()] == [choice.POOL_ROUNDS] * 2
+    assert all(1e-4 <= t < 0.05 for ts in times.values() for t in ts)
+    assert pauses == [0.01] * (2 * choice.POOL_ROUNDS)
+    assert seen == {"openblas": {default}, "mkl": {1}}

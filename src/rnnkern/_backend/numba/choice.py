@@ -6,10 +6,16 @@ timed where it runs. For each GEMM *class* (the dtype; a step GEMM in the compil
 weights packed, or a plain one; and its rows, inner size and columns rounded up to powers of two), the
 first layer that needs it times the candidates on its own shapes (capped, so that it takes tens of
 milliseconds): a warm-up first, then rounds in alternating order, and the median of the per-round
-ratios decides. Both are timed on one thread: two thread pools timed in alternation fight (each
-spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores), while
-one thread's ratio ranks them as the pools' does (MKL packed 0.56x at one thread, 0.63x at two, in
-benchmarks/packed_gemm_trial.py on this Intel machine). The answer is kept in ``gemm-choice.json``
+ratios decides. Both are timed on one thread first: two thread pools timed in alternation fight (each
+spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores). One
+thread's ratio does not always rank them as their pools do, which is how the layers run them: on the
+Intel Xeon MKL's packed GEMM took 0.56x OpenBLAS's time on one thread and 0.63x on two, but on the AMD
+EPYC 0.95x on one thread and 1.39x on two, and the default LSTM ran 1.23x slower on MKL (RESULTS.md,
+2026-12-04). So where MKL is faster on one thread, the two are timed again on their pools, each block
+of calls after ``SETTLE_S`` of quiet (longer than either pool spins after a call), and that ratio
+decides (about 2 s, once per class and machine). MKL must win by ``MKL_MARGIN`` both times: within it
+these shared machines rank the two by chance, and a tie goes to NumPy's own library, whose pool the
+rest of the process uses anyway. The answer is kept in ``gemm-choice.json``
 in rnnkern's cache folder (``specialise.cache_folder``), keyed by the machine (CPU model and flags),
 the libraries' versions and the class; where that folder is not writable it is kept for the process
 only.
@@ -40,6 +46,19 @@ FILE = "gemm-choice.json"
 ROUNDS = 5
 WARM_UP_S = 0.03
 ROUND_S = 0.002
+# The pools' timing (where MKL wins on one thread): rounds, the quiet before each block of calls (MKL's
+# OpenMP threads spin 200 ms after a call, KMP_BLOCKTIME's default; OpenBLAS's about 0.1 s), and a
+# block's timed length (a pool's call varies more than one thread's: 2 ms of calls ranked them by chance).
+POOL_ROUNDS = 3
+SETTLE_S = 0.25
+POOL_ROUND_S = 0.02
+# MKL runs a class only where it took at most this fraction of OpenBLAS's time. On the AMD EPYC the default
+# LSTM's step GEMM measured 0.95-1.20x on one thread and 0.91-1.23x on the pools within one hour, and
+# the whole default LSTM ran 1.17-1.23x slower on MKL; on the Intel Xeon MKL's packed GEMM measured 0.56-0.72x.
+MKL_MARGIN = 0.9
+# How decisions are measured, part of the key they are kept under: decisions measured another way
+# (before 2026-12-04, on one thread only) are measured again.
+METHOD = "one thread, then the pools"
 CAPS = (64, 1024, 4096)  # rows, inner size, columns of a timed GEMM at most
 # Plain GEMMs of at most this many multiply-adds are NumPy's without timing: MKL's, called through ctypes,
 # measured 4-12x OpenBLAS's time on every class up to it (1x256x1024: 4.0x, 16x16x16: 11.6x) on 2 cores;
@@ -126,7 +145,8 @@ def gemm_class(dtype, kind, M, K, N):
 
 @functools.lru_cache(maxsize=None)
 def machine_key():
-    """The CPU model and flags, and the providers' versions: a decision holds while these do."""
+    """The CPU model and flags, the providers' versions and how decisions are measured (``METHOD``): a
+    decision holds while these do."""
     model, flags = "", ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -140,7 +160,7 @@ def machine_key():
 
         model = platform.processor() or platform.machine()
     versions = [f"{p.name} {p.version()}" for p in installed()]
-    digest = hashlib.sha256(repr((model, flags, os.cpu_count(), versions)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr((model, flags, os.cpu_count(), versions, METHOD)).encode()).hexdigest()[:16]
     return f"{model} [{digest}]"
 
 
@@ -203,7 +223,7 @@ def _decide(dtype, kind, M, K, N, fits_in_room=False):
         name, ratio = remembered(cls)
         if name is None:
             ratio = measure(dtype, kind, M, K, N)
-            name = "mkl" if ratio < 1.0 else "openblas"
+            name = "mkl" if ratio < MKL_MARGIN else "openblas"
             remember(cls, name, ratio)
     decision = Decision(mkl_provider() if name == "mkl" else openblas(), f"measured {ratio:.2f}x")
     _PROCESS_PROVIDER.setdefault(dtype, decision)  # the first measured choice sets the process's pool
@@ -268,8 +288,8 @@ def remember(cls, name, ratio):
 
 
 def measure(dtype, kind, M, K, N):
-    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS) on one thread, median of
-    per-round ratios."""
+    """MKL's time over OpenBLAS's for this GEMM (shapes capped by CAPS), median of per-round ratios: on
+    one thread, and where MKL wins there (``MKL_MARGIN``), on each library's pool (``time_pools``)."""
     M, K, N = (min(v, cap) for v, cap in zip((M, K, N), CAPS))
     rng = np.random.default_rng(0)
     a = rng.standard_normal((M, K)).astype(dtype)
@@ -282,7 +302,11 @@ def measure(dtype, kind, M, K, N):
             runs[provider.name] = (provider, lambda n, b=operand, c=c: repeat_matmul(a, b, c, n))
         else:
             runs[provider.name] = (provider, lambda n, p=provider, c=c: [p.matmul(a, w_t, out=c) for _ in range(n)])
-    times = time_rounds(runs)
+    ratio = _ratio(time_rounds(runs))
+    return ratio if ratio >= MKL_MARGIN else _ratio(time_pools(runs))
+
+
+def _ratio(times):
     return statistics.median(m / o for m, o in zip(times["mkl"], times["openblas"]))
 
 
@@ -305,6 +329,23 @@ def time_rounds(runs):
     return times
 
 
+def time_pools(runs):
+    """Seconds a call of each of ``runs`` (as ``time_rounds``) on its provider's pool, as the layers run
+    them (``exclusive``: OpenBLAS held at one thread while MKL runs): POOL_ROUNDS rounds in alternating
+    order, each block after SETTLE_S of quiet, then a warm-up that wakes the pool, then the timed calls."""
+    times = {name: [] for name in runs}
+    for r in range(POOL_ROUNDS):
+        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            provider, run = runs[name]
+            time.sleep(SETTLE_S)  # the other library's pool stops spinning
+            with provider.exclusive():
+                calls = _calls_for(run, POOL_ROUND_S)
+                start = time.perf_counter()
+                run(calls)
+                times[name].append((time.perf_counter() - start) / calls)
+    return times
+
+
 def _serial(provider):
     stack = contextlib.ExitStack()
     stack.enter_context(provider.serial())
@@ -312,12 +353,12 @@ def _serial(provider):
     return stack
 
 
-def _calls_for(run):
-    """Warm up for WARM_UP_S, then the number of calls that take about ROUND_S."""
+def _calls_for(run, round_s=ROUND_S):
+    """Warm up for WARM_UP_S, then the number of calls that take about ``round_s``."""
     run(1)
     start, n = time.perf_counter(), 0
     while time.perf_counter() - start < WARM_UP_S:
         run(1)
         n += 1
     per_call = (time.perf_counter() - start) / max(n, 1)
-    return max(1, int(ROUND_S / max(per_call, 1e-7)))
+    return max(1, int(round_s / max(per_call, 1e-7)))
