@@ -5,9 +5,11 @@ next step) in its own thread with the GIL released and every GEMM on one thread,
 elementwise work overlaps the other's GEMM and no step waits for the other shard (rows of a
 recurrence never meet). The only barrier is at the end of each chunk of the input projection.
 
-Results: every row's arithmetic is the same in any shard as in the whole batch for both providers
-as long as no shard has a single row (a one-row product goes to GEMV, which sums in another order;
-tests/test_gemm_shard.py checks it), so shards have at least 2 rows and sharding changes no bit.
+Results: a shard never has a single row (a one-row product goes to GEMV, which sums in another
+order). Then on the Intel Xeon (OpenBLAS's SkylakeX kernels, MKL) every row came out the same bits in
+any shard as in the whole batch; on the AMD EPYC (OpenBLAS's Haswell kernels, MKL) a block of 3 or 2
+rows was summed in another order than one of 5, so results agree within float32's rounding there
+(tests/test_gemm_providers.py checks that, and that every run repeats its bits).
 
 A batch too small to give every shard two rows (batch 1) is split by hidden units instead
 (``run_split``, ``units``): each part runs its units' columns of every step, with a barrier per step.

@@ -11,8 +11,10 @@ values. Split in parts, each part owns the units [lo, hi) and n = hi - lo of the
 - its columns of the cell state (the caller hands each part a copy of its own).
 A step is the part's GEMV on one thread, the fused kernel on its n units, its h copied into the shared
 output row, and a barrier: each part's GEMV of step t+1 reads every part's h of step t. Every product
-and kernel computes each unit's values as the whole loop does, so the split changes no bit (each GEMV
-output is one dot product over the same H values in the same order; tests/test_unit_split.py).
+and kernel computes each unit's values as the whole loop does: each GEMV output is one dot product over
+the same H values, in the same order where each part's columns line up with the BLAS's blocks (then
+the split changes no bit; tests/test_unit_split.py), else within float32's rounding (on the AMD EPYC
+a 12-column part's GEMV summed in another order than the 24-column whole).
 
 The barrier is a spin on step counters, one cache line per part, written and read with release and
 acquire atomics (numba has none: llvmlite's load_atomic and store_atomic through ``intrinsic``). A part
