@@ -1,6 +1,7 @@
 """The CPU GEMM providers (issue 17): every installed one against the float64 reference, forward and
 training, on the compiled loop (sharded or not) and the Python loop; results bit for bit the same
-across runs, and within float32's rounding with or without sharding. The mkl provider's tests skip where MKL is not installed."""
+across runs, and within float32's rounding with or without sharding. The mkl provider's tests skip
+where MKL is not installed."""
 
 import numpy as np
 import pytest

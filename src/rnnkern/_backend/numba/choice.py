@@ -10,15 +10,15 @@ ratios decides. Both are timed on one thread first: two thread pools timed in al
 spins for a while after its call; ratios of 0.01 and 117 came out of such timings on 2 cores). One
 thread's ratio does not always rank them as their pools do, which is how the layers run them: on the
 Intel Xeon MKL's packed GEMM took 0.56x OpenBLAS's time on one thread and 0.63x on two, but on the AMD
-EPYC 0.95x on one thread and 1.39x on two, and the default LSTM ran 1.23x slower on MKL (RESULTS.md,
-2026-12-04). So where MKL is faster on one thread, the two are timed again on their pools, each block
-of calls after ``SETTLE_S`` of quiet (longer than either pool spins after a call), and that ratio
-decides (about 2 s, once per class and machine). MKL must win by ``MKL_MARGIN`` both times: within it
-these shared machines rank the two by chance, and a tie goes to NumPy's own library, whose pool the
-rest of the process uses anyway. The answer is kept in ``gemm-choice.json``
-in rnnkern's cache folder (``specialise.cache_folder``), keyed by the machine (CPU model and flags),
-the libraries' versions and the class; where that folder is not writable it is kept for the process
-only.
+EPYC 0.95x on one thread and 1.17-1.39x on two, and the default LSTM ran 1.17-1.23x slower on MKL
+(RESULTS.md, 2026-12-04). So where MKL is faster on one thread, the two are timed again on their pools,
+each block of calls after ``SETTLE_S`` of quiet (longer than either pool spins after a call), and that
+ratio decides (about 2 s, once per class and machine). MKL must win by ``MKL_MARGIN`` both times:
+within it these shared machines rank the two by chance, and a tie goes to NumPy's own library, whose
+pool the rest of the process uses anyway. The answer is kept in ``gemm-choice.json`` in rnnkern's
+cache folder (``specialise.cache_folder``), keyed by the machine (CPU model and flags), the libraries'
+versions, how it was measured and the class; where that folder is not writable it is kept for the
+process only.
 
 ``RNNKERN_CPU_GEMM=openblas|mkl`` (read at each call) overrides the measurement.
 """
@@ -52,9 +52,10 @@ ROUND_S = 0.002
 POOL_ROUNDS = 3
 SETTLE_S = 0.25
 POOL_ROUND_S = 0.02
-# MKL runs a class only where it took at most this fraction of OpenBLAS's time. On the AMD EPYC the default
-# LSTM's step GEMM measured 0.95-1.20x on one thread and 0.91-1.23x on the pools within one hour, and
-# the whole default LSTM ran 1.17-1.23x slower on MKL; on the Intel Xeon MKL's packed GEMM measured 0.56-0.72x.
+# MKL runs a class only where it took at most this fraction of OpenBLAS's time. On the AMD EPYC the
+# default LSTM's step GEMM measured 0.95-1.20x on one thread and 0.91-1.23x on the pools within one hour,
+# and the whole default LSTM ran 1.17-1.23x slower on MKL; on the Intel Xeon MKL's packed GEMM measured
+# 0.56-0.72x.
 MKL_MARGIN = 0.9
 # How decisions are measured, part of the key they are kept under: decisions measured another way
 # (before 2026-12-04, on one thread only) are measured again.
