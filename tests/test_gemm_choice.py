@@ -205,4 +205,5 @@ def test_the_pools_are_timed_apart_and_each_as_the_layers_run_it(monkeypatch):
     assert [len(t) for t in times.values()] == [choice.POOL_ROUNDS] * 2
     assert all(1e-4 <= t < 0.05 for ts in times.values() for t in ts)
     assert pauses == [0.01] * (2 * choice.POOL_ROUNDS)
-    assert seen == {"openblas": {default}, "mkl": {1}}
+    if default is not None:  # NumPy's BLAS is scipy-openblas, whose threads rnnkern sets
+        assert seen == {"openblas": {default}, "mkl": {1}}

@@ -24,9 +24,10 @@ against 122; RNN MKL 115 against 43. Each shard's GEMMs on one core run at about
 GEMM's rate and the elementwise work it overlaps is a small part of the step. (The helper's earlier
 runs, on the same machine under a load average of 5-8, favoured shards: a loaded machine favours
 one-thread work over a 2-thread pool that must wait for both cores.) On the 2-core AMD EPYC (AVX2) on
-2026-12-04 too (RESULTS.md, "Issue 17 on the AMD EPYC"): LSTM OpenBLAS 1.88x and MKL 1.71x one loop's
-time, GRU 1.57x and 1.17x, RNN 1.70x and 1.28x: two one-thread GEMMs at once ran at 0.70-0.75x the speed
-of one alone, while the 2-thread pool ran 1.2-2.0x one thread's.
+2026-12-04 too (RESULTS.md, "Issue 17 on the AMD EPYC"), two shards took 1.79x (OpenBLAS) and 1.32x
+(MKL) one loop's time on the same library for the LSTM, 1.80x and 1.30x for the GRU, 1.95x and 1.38x for
+the RNN: two one-thread GEMMs at once ran at 0.70-0.75x the speed of one alone, while the 2-thread pool
+ran 1.2-2.0x one thread's.
 """
 
 import concurrent.futures
@@ -47,7 +48,8 @@ SHARD_MIN_BATCH = {}
 # two parts' GEMVs run at once take 1.55x their time alone (the vCPUs share a core's bandwidth), and
 # split layers took 1.02x (LSTM), 0.97x (GRU) and 1.14x (RNN) one loop's time in a process with OpenBLAS
 # alone; beside MKL's pool (the input projection's, still spinning during the loop), 2.5-3.9x. On the
-# AMD EPYC (2026-12-04), whose two GEMVs at once took 1.13x one alone: 0.98x (LSTM), 1.05x (GRU), 2.11x (RNN).
+# AMD EPYC (2026-12-04), whose two GEMVs at once took 1.13x one alone: 0.98x (LSTM), 1.05x (GRU) and
+# 2.11x (RNN).
 SPLIT_MAX_BATCH, SPLIT_MIN_HIDDEN, SPLIT_PARTS = 0, 128, 2
 
 
