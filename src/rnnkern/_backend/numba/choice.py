@@ -314,19 +314,15 @@ def _ratio(times):
 def time_rounds(runs):
     """Seconds a call of each of ``runs`` (name -> (provider, run(n): n calls)), each on one thread of its
     provider: warmed up, then ROUNDS rounds in alternating order; name -> the rounds' times."""
-    times = {name: [] for name in runs}
     calls = {}
     for name, (provider, run) in runs.items():
         with _serial(provider):
             calls[name] = _calls_for(run)
-    for r in range(ROUNDS):
-        order = list(runs) if r % 2 == 0 else list(runs)[::-1]
-        for name in order:
-            provider, run = runs[name]
-            with _serial(provider):
-                start = time.perf_counter()
-                run(calls[name])
-                times[name].append((time.perf_counter() - start) / calls[name])
+    times = {name: [] for name in runs}
+    for name in _alternating(runs, ROUNDS):
+        provider, run = runs[name]
+        with _serial(provider):
+            times[name].append(_per_call(run, calls[name]))
     return times
 
 
@@ -335,16 +331,26 @@ def time_pools(runs):
     them (``exclusive``: OpenBLAS held at one thread while MKL runs): POOL_ROUNDS rounds in alternating
     order, each block after SETTLE_S of quiet, then a warm-up that wakes the pool, then the timed calls."""
     times = {name: [] for name in runs}
-    for r in range(POOL_ROUNDS):
-        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            provider, run = runs[name]
-            time.sleep(SETTLE_S)  # the other library's pool stops spinning
-            with provider.exclusive():
-                calls = _calls_for(run, POOL_ROUND_S)
-                start = time.perf_counter()
-                run(calls)
-                times[name].append((time.perf_counter() - start) / calls)
+    for name in _alternating(runs, POOL_ROUNDS):
+        provider, run = runs[name]
+        time.sleep(SETTLE_S)  # the other library's pool stops spinning
+        with provider.exclusive():
+            times[name].append(_per_call(run, _calls_for(run, POOL_ROUND_S)))
     return times
+
+
+def _alternating(runs, rounds):
+    """The names of ``runs``, ``rounds`` times over, every other round in reverse order."""
+    names = list(runs)
+    for r in range(rounds):
+        yield from (names if r % 2 == 0 else names[::-1])
+
+
+def _per_call(run, calls):
+    """Seconds a call of ``run`` takes, timing ``calls`` of them at once."""
+    start = time.perf_counter()
+    run(calls)
+    return (time.perf_counter() - start) / calls
 
 
 def _serial(provider):
